@@ -48,7 +48,7 @@ impl Simulator {
     /// Starts on a free loopback port, accepting `api_key` as `x-api-key`.
     pub async fn start(api_key: impl Into<String>) -> std::io::Result<Self> {
         Self::start_on(
-            "127.0.0.1:0".parse().expect("a valid address"),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key.into(),
             Faults::default(),
         )

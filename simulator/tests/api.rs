@@ -1,5 +1,7 @@
 //! The simulator over real HTTP: the contract, the record, and the fault switches.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use iwd_simulator::{Faults, Scripted, Simulator, example_body};

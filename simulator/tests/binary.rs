@@ -1,6 +1,8 @@
 //! The `iwd-simulator` binary: starts, serves, and keeps secret values out of
 //! its output.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -3,6 +3,8 @@
 //! manager collects garbage and finishes namespace deletion, and kubectl and
 //! helm report the pinned releases.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use iwd_testbed::ControlPlane;

@@ -1,0 +1,32 @@
+# Everything a person repeats. CI (.ci/run) calls the same targets.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+
+# The control-plane binaries (kube-apiserver, etcd, kube-controller-manager,
+# kubectl, helm). An existing envtest folder in KUBEBUILDER_ASSETS is used as is.
+TESTENV = $(if $(KUBEBUILDER_ASSETS),$(KUBEBUILDER_ASSETS),$(shell hack/controlplane/build.sh))
+
+.PHONY: help test testenv lint fmt
+
+help:
+	@echo "make test     build the test bed if needed, then run every test"
+	@echo "make testenv  build the control-plane binaries and print their folder"
+	@echo "make lint     cargo fmt --check, clippy -D warnings, gofmt, go vet"
+
+testenv:
+	@hack/controlplane/build.sh
+
+test:
+	@assets="$(TESTENV)"; test -x "$$assets/kube-apiserver" || { echo "no control plane in '$$assets'" >&2; exit 1; }; \
+	echo "control plane binaries: $$assets"; \
+	KUBEBUILDER_ASSETS="$$assets" cargo test --workspace --all-targets
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	test -z "$$(gofmt -l hack)" || { gofmt -l hack; exit 1; }
+	cd hack/controlplane && go vet ./... && cd helm && go vet ./...
+
+fmt:
+	cargo fmt --all
+	gofmt -w hack
