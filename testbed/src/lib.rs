@@ -24,6 +24,7 @@ pub mod assets;
 mod certs;
 mod controlplane;
 pub mod kubeconfig;
-mod process;
+pub mod process;
 
 pub use controlplane::{ControlPlane, Options, unique_name};
+pub use process::Guarded;

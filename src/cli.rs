@@ -1,0 +1,96 @@
+//! Command-line flags, each with an environment-variable fallback (the Helm
+//! chart sets them). `iwd-operator` with no subcommand is `iwd-operator run`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration::parse_arg;
+
+#[derive(Parser, Debug)]
+#[command(name = "iwd-operator", version, about = "Declarative tenant provisioning for Genesys IWD")]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the operator (the default).
+    Run(RunArgs),
+    /// Print the request body the operator would send for a tenant manifest, with
+    /// every secret value replaced by a marker naming its Secret and key.
+    Render {
+        /// The IwdTenant manifest (YAML or JSON).
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// The IWD URL to assume when the manifest has no spec.iwd.url.
+        #[arg(long, env = "IWD_URL")]
+        iwd_url: Option<String>,
+    },
+    /// Print the IwdTenant CustomResourceDefinition.
+    Crd,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// IWD base URL used when a tenant has no spec.iwd.url, e.g. http://iwd.iwd:4024.
+    #[arg(long, env = "IWD_URL")]
+    pub iwd_url: Option<String>,
+
+    /// File holding IWD's provisioning x-api-key (mount it from a Secret). Re-read
+    /// when it changes, so a rotated key is used without a restart.
+    #[arg(long, env = "IWD_API_KEY_FILE")]
+    pub iwd_api_key_file: Option<PathBuf>,
+
+    /// PEM bundle of CAs to trust for TLS to IWD, in addition to the system roots.
+    #[arg(long, env = "IWD_CA_FILE")]
+    pub iwd_ca_file: Option<PathBuf>,
+
+    /// Namespace to watch (repeat, or comma-separate in the env var); all
+    /// namespaces when none is given.
+    #[arg(long = "namespace", env = "WATCH_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Tenants reconciled at once.
+    #[arg(long, env = "IWD_OPERATOR_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: u16,
+
+    /// Calls per second toward IWD, for the whole operator (0 = unlimited).
+    #[arg(long, env = "IWD_RATE_LIMIT", default_value_t = 5.0)]
+    pub iwd_rate_limit: f64,
+
+    /// Calls toward IWD in flight at once.
+    #[arg(long, env = "IWD_MAX_IN_FLIGHT", default_value_t = 4)]
+    pub iwd_max_in_flight: usize,
+
+    /// Default re-assert interval for tenants without spec.resyncInterval (0 = off).
+    #[arg(long, env = "IWD_RESYNC_INTERVAL", default_value = "0", value_parser = parse_arg)]
+    pub resync_interval: Duration,
+
+    /// Timeout of each call to IWD.
+    #[arg(long, env = "IWD_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_arg)]
+    pub request_timeout: Duration,
+
+    /// How often the key file is checked for a change.
+    #[arg(long, env = "IWD_API_KEY_CHECK_INTERVAL", default_value = "5s", value_parser = parse_arg)]
+    pub key_check_interval: Duration,
+
+    /// Log format; JSON by default inside a cluster, text elsewhere.
+    #[arg(long, env = "LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Log level or filter (`info`, `debug`, `iwd_operator=debug,kube=info`, ...).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}

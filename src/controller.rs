@@ -1,0 +1,505 @@
+//! The reconcile loop: wiring of the pipeline steps, the triggers, deletion
+//! through a finalizer, per-object backoff, and Events.
+//!
+//! Pipeline for one tenant: suspended? → ccid claim → generated keys → read
+//! Secrets ([`crate::secrets`]) → build the body ([`crate::body`]) → skip when
+//! the inputs are unchanged → POST ([`crate::iwd`]) → status ([`crate::status`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::core::PartialObjectMeta;
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use ring::hmac;
+use tokio::sync::broadcast;
+
+use crate::body::{self, WIRE_VERSION};
+use crate::crd::{Applied, DeletionPolicy, Fingerprint, IwdTenant, IwdTenantStatus};
+use crate::error::Error;
+use crate::iwd::{Deleted, IwdClient, Removal};
+use crate::status::{self, Outcome};
+use crate::{apikeys, duration, secrets};
+
+/// The finalizer that holds a tenant until IWD has been told.
+pub const FINALIZER: &str = "iwd.cxops.io/deprovision";
+/// The field manager of every status write.
+pub const FIELD_MANAGER: &str = "iwd-operator";
+
+/// Operator-level settings the reconciler needs.
+pub struct Settings {
+    pub iwd_url: Option<String>,
+    pub resync_interval: Duration,
+    pub concurrency: u16,
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    client: Client,
+    iwd: IwdClient,
+    settings: Settings,
+    recorder: Recorder,
+    stores: Vec<Store<IwdTenant>>,
+    /// Keyed digests of the last body each tenant had accepted, in memory only:
+    /// they let a Secret change that does not change the body (labels, an
+    /// unrelated key) pass without a call. The key is random per process.
+    digests: Mutex<HashMap<ObjectRef<IwdTenant>, hmac::Tag>>,
+    digest_key: hmac::Key,
+    attempts: Mutex<HashMap<ObjectRef<IwdTenant>, u32>>,
+}
+
+/// How often a tenant that lost a ccid claim looks again (locally, without any
+/// call) whether the claim has been released.
+const CLAIM_RECHECK: Duration = Duration::from_secs(30);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Context {
+    fn backoff(&self, tenant: &ObjectRef<IwdTenant>, retry_after: Option<Duration>) -> Duration {
+        let mut attempts = lock(&self.attempts);
+        let n = attempts.entry(tenant.clone()).or_default();
+        *n = n.saturating_add(1);
+        let base = Duration::from_secs(1).saturating_mul(1 << (*n - 1).min(9));
+        let capped = base.min(Duration::from_secs(300));
+        let jittered = capped.mul_f64(0.8 + fastrand_f64() * 0.4);
+        jittered.max(retry_after.unwrap_or_default())
+    }
+
+    fn reset_backoff(&self, tenant: &ObjectRef<IwdTenant>) {
+        lock(&self.attempts).remove(tenant);
+    }
+
+    async fn event(&self, tenant: &IwdTenant, type_: EventType, reason: &str, action: &str, note: String) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &tenant.object_ref(&())).await {
+            tracing::warn!(%error, "could not publish an Event");
+        }
+    }
+
+    fn all_tenants(&self) -> Vec<Arc<IwdTenant>> {
+        self.stores.iter().flat_map(Store::state).collect()
+    }
+}
+
+fn fastrand_f64() -> f64 {
+    let mut bytes = [0u8; 8];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The tenant that holds a ccid among all that ask for it: one that already
+/// provisioned it wins; otherwise the oldest (then by namespace/name).
+fn ccid_owner(tenants: &[Arc<IwdTenant>], ccid: &str) -> Option<Arc<IwdTenant>> {
+    tenants
+        .iter()
+        .filter(|t| t.spec.tenant.ccid == ccid && t.metadata.deletion_timestamp.is_none())
+        .min_by_key(|t| {
+            let provisioned = t
+                .status
+                .as_ref()
+                .and_then(|s| s.applied.as_ref())
+                .is_some_and(|a| a.ccid == ccid);
+            (
+                !provisioned,
+                t.metadata.creation_timestamp.as_ref().map(|ts| ts.0),
+                t.namespace(),
+                t.name_any(),
+            )
+        })
+        .cloned()
+}
+
+fn resync_interval(tenant: &IwdTenant, settings: &Settings) -> Duration {
+    tenant
+        .spec
+        .resync_interval
+        .as_deref()
+        .and_then(duration::parse)
+        .unwrap_or(settings.resync_interval)
+}
+
+/// What a successful apply did.
+struct Provisioned {
+    applied: Applied,
+    called: bool,
+    /// When to re-assert, if resync is on.
+    resync_in: Option<Duration>,
+}
+
+async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Error> {
+    let reference = ObjectRef::from_obj(tenant);
+    let ccid = &tenant.spec.tenant.ccid;
+    let iwd_url = tenant
+        .spec
+        .iwd
+        .url
+        .clone()
+        .or_else(|| ctx.settings.iwd_url.clone())
+        .ok_or(Error::NoIwdUrl)?;
+
+    if let Some(owner) = ccid_owner(&ctx.all_tenants(), ccid)
+        && owner.uid() != tenant.uid()
+    {
+        return Err(Error::DuplicateCcid {
+            ccid: ccid.clone(),
+            owner: format!("{}/{}", owner.namespace().unwrap_or_default(), owner.name_any()),
+        });
+    }
+
+    apikeys::ensure(&ctx.client, tenant).await?;
+    let namespace = tenant.namespace().unwrap_or_default();
+    let resolved = secrets::read(&ctx.client, &namespace, &secrets::references(tenant)).await?;
+    let body = body::build(tenant, &resolved, &iwd_url)?;
+    let fingerprint = Fingerprint {
+        generation: tenant.metadata.generation.unwrap_or_default(),
+        secrets: resolved.identities.clone(),
+        wire_version: WIRE_VERSION,
+        iwd_url: iwd_url.clone(),
+    };
+    let digest = hmac::sign(&ctx.digest_key, &body.to_json());
+
+    let interval = resync_interval(tenant, &ctx.settings);
+    let previous = tenant.status.as_ref().and_then(|s| s.applied.as_ref()).filter(|a| a.ccid == *ccid);
+    if let Some(previous) = previous {
+        let age = jiff::Timestamp::now().duration_since(previous.time.0);
+        let age = Duration::try_from(age).unwrap_or_default();
+        let resync_due = !interval.is_zero() && age >= interval;
+        let same_inputs = previous.fingerprint == fingerprint;
+        let same_body = lock(&ctx.digests)
+            .get(&reference)
+            .is_some_and(|d| d.as_ref() == digest.as_ref());
+        if !resync_due && (same_inputs || same_body) {
+            return Ok(Provisioned {
+                applied: Applied {
+                    fingerprint,
+                    ..previous.clone()
+                },
+                called: false,
+                resync_in: (!interval.is_zero()).then(|| interval.saturating_sub(age)),
+            });
+        }
+    }
+
+    ctx.iwd.provision(&iwd_url, &body).await?;
+    lock(&ctx.digests).insert(reference, digest);
+    Ok(Provisioned {
+        applied: Applied {
+            ccid: ccid.clone(),
+            time: Time(jiff::Timestamp::now()),
+            fingerprint,
+        },
+        called: true,
+        resync_in: (!interval.is_zero()).then_some(interval),
+    })
+}
+
+/// Writes the status by server-side apply, unless it is unchanged.
+async fn write_status(tenant: &IwdTenant, status: IwdTenantStatus, ctx: &Context) -> Result<(), Error> {
+    if tenant.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let api: Api<IwdTenant> = Api::namespaced(ctx.client.clone(), &tenant.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "apiVersion": IwdTenant::api_version(&()),
+        "kind": IwdTenant::kind(&()),
+        "status": status,
+    });
+    api.patch_status(&tenant.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map_err(Error::kube)?;
+    Ok(())
+}
+
+fn ready_reason(tenant: &IwdTenant) -> Option<(String, String)> {
+    tenant
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == status::READY)
+        .map(|c| (c.reason.clone(), c.message.clone()))
+}
+
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(0.9 + fastrand_f64() * 0.2)
+}
+
+async fn apply(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let reference = ObjectRef::from_obj(&*tenant);
+    let generation = tenant.metadata.generation.unwrap_or_default();
+    let now = Time(jiff::Timestamp::now());
+    if tenant.spec.suspend {
+        let next = status::next(tenant.status.as_ref(), generation, Outcome::Suspended, now);
+        write_status(&tenant, next, &ctx).await?;
+        ctx.reset_backoff(&reference);
+        return Ok(Action::await_change());
+    }
+    match provision(&tenant, &ctx).await {
+        Ok(done) => {
+            let ccid = done.applied.ccid.clone();
+            let next = status::next(tenant.status.as_ref(), generation, Outcome::Provisioned { applied: done.applied }, now);
+            write_status(&tenant, next, &ctx).await?;
+            ctx.reset_backoff(&reference);
+            if done.called {
+                tracing::info!(ccid, "provisioned in IWD");
+                ctx.event(&tenant, EventType::Normal, "Provisioned", "Provision", format!("IWD accepted the configuration of ccid {ccid}")).await;
+            }
+            Ok(done.resync_in.map_or_else(Action::await_change, |d| Action::requeue(jitter(d))))
+        }
+        Err(error) => {
+            let changed = ready_reason(&tenant) != Some((error.reason().to_owned(), error.to_string()));
+            let next = status::next(tenant.status.as_ref(), generation, Outcome::Failed(&error), now);
+            write_status(&tenant, next, &ctx).await?;
+            tracing::warn!(reason = error.reason(), message = %error, "provisioning failed");
+            if changed {
+                let reason = match &error {
+                    Error::SecretNotFound { .. } | Error::SecretKeyMissing { .. } | Error::SecretValueInvalid { .. } => "SecretMissing",
+                    Error::DuplicateCcid { .. } => "DuplicateCcid",
+                    _ => "ProvisionFailed",
+                };
+                ctx.event(&tenant, EventType::Warning, reason, "Provision", error.to_string()).await;
+            }
+            match error {
+                Error::DuplicateCcid { .. } => Ok(Action::requeue(CLAIM_RECHECK)),
+                _ if error.is_terminal() => Ok(Action::await_change()),
+                _ => Ok(Action::requeue(ctx.backoff(&reference, error.retry_after()))),
+            }
+        }
+    }
+}
+
+async fn cleanup(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let reference = ObjectRef::from_obj(&*tenant);
+    if tenant.spec.suspend {
+        ctx.event(&tenant, EventType::Warning, "Orphaned", "Deprovision",
+            "the tenant is suspended: deleted without calling IWD, its configuration stays in IWD".into()).await;
+        return Ok(Action::await_change());
+    }
+    let applied = tenant.status.as_ref().and_then(|s| s.applied.clone());
+    let Some(applied) = applied else {
+        // Never provisioned (or lost a ccid claim): nothing to remove.
+        return Ok(Action::await_change());
+    };
+    let removal = match tenant.spec.deletion_policy {
+        DeletionPolicy::Orphan => {
+            ctx.event(&tenant, EventType::Normal, "Orphaned", "Deprovision",
+                format!("deletionPolicy Orphan: ccid {} left in IWD", applied.ccid)).await;
+            return Ok(Action::await_change());
+        }
+        DeletionPolicy::DeleteServices => Removal::Services(&tenant.spec.delete_services),
+        DeletionPolicy::DeleteTenant => Removal::Tenant,
+    };
+    match ctx.iwd.deprovision(&applied.fingerprint.iwd_url, &applied.ccid, removal).await {
+        Ok(deleted) => {
+            let what = match deleted {
+                Deleted::Removed => "removed",
+                Deleted::AlreadyGone => "was already gone",
+            };
+            tracing::info!(ccid = %applied.ccid, what, "deprovisioned in IWD");
+            ctx.event(&tenant, EventType::Normal, "Deprovisioned", "Deprovision",
+                format!("ccid {} {what} in IWD", applied.ccid)).await;
+            ctx.reset_backoff(&reference);
+            lock(&ctx.digests).remove(&reference);
+            Ok(Action::await_change())
+        }
+        Err(error) => {
+            let changed = ready_reason(&tenant).is_none_or(|(reason, _)| reason != "Deprovisioning")
+                || !ready_reason(&tenant).is_some_and(|(_, m)| m.contains(&error.to_string()));
+            let generation = tenant.metadata.generation.unwrap_or_default();
+            let next = status::next(tenant.status.as_ref(), generation, Outcome::Deprovisioning(&error), Time(jiff::Timestamp::now()));
+            write_status(&tenant, next, &ctx).await?;
+            tracing::warn!(reason = error.reason(), message = %error, "deprovisioning failed");
+            if changed {
+                ctx.event(&tenant, EventType::Warning, "DeprovisionFailed", "Deprovision", error.to_string()).await;
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn reconcile(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = tenant.namespace().unwrap_or_default();
+    let reference = ObjectRef::from_obj(&*tenant);
+    let span = tracing::info_span!("reconcile", tenant = %tenant.name_any(), namespace = %namespace,
+        generation = tenant.metadata.generation.unwrap_or_default());
+    let api: Api<IwdTenant> = Api::namespaced(ctx.client.clone(), &namespace);
+    let result = tracing::Instrument::instrument(
+        finalizer(&api, FINALIZER, tenant, |event| async {
+            match event {
+                finalizer::Event::Apply(t) => apply(t, ctx.clone()).await,
+                finalizer::Event::Cleanup(t) => cleanup(t, ctx.clone()).await,
+            }
+        }),
+        span,
+    )
+    .await;
+    match result {
+        Ok(action) => Ok(action),
+        Err(finalizer::Error::CleanupFailed(error)) if error.is_terminal() => Ok(Action::await_change()),
+        Err(finalizer::Error::CleanupFailed(error)) | Err(finalizer::Error::ApplyFailed(error)) => {
+            Ok(Action::requeue(ctx.backoff(&reference, error.retry_after())))
+        }
+        Err(other) => Err(Error::Kube(other.to_string())),
+    }
+}
+
+fn error_policy(tenant: Arc<IwdTenant>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(tenant = %tenant.name_any(), reason = error.reason(), message = %error, "reconcile failed");
+    Action::requeue(ctx.backoff(&ObjectRef::from_obj(&*tenant), None))
+}
+
+/// Which namespaces to watch: all, or the listed ones.
+/// Secrets are watched as metadata only (`PartialObjectMeta`): their contents
+/// are read with a GET when a tenant needs them, never cached.
+pub fn scopes(client: &Client, namespaces: &[String]) -> Vec<(Api<IwdTenant>, Api<PartialObjectMeta<Secret>>)> {
+    if namespaces.is_empty() {
+        vec![(Api::all(client.clone()), Api::all(client.clone()))]
+    } else {
+        namespaces
+            .iter()
+            .map(|ns| (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)))
+            .collect()
+    }
+}
+
+/// Runs the controllers until a shutdown signal.
+pub async fn run(
+    client: Client,
+    iwd: IwdClient,
+    settings: Settings,
+    namespaces: &[String],
+    key_changes: tokio::sync::mpsc::Receiver<()>,
+) -> anyhow::Result<()> {
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let (key_tx, _) = broadcast::channel::<()>(16);
+    let mut controllers = Vec::new();
+    let mut stores = Vec::new();
+    for (tenants, secrets_api) in scopes(&client, namespaces) {
+        let controller = Controller::new(tenants, watcher::Config::default().any_semantic())
+            .with_config(ControllerConfig::default().concurrency(settings.concurrency));
+        let store = controller.store();
+        stores.push(store.clone());
+        let mapper_store = store.clone();
+        let controller = controller
+            .watches(secrets_api, watcher::Config::default().any_semantic(), move |secret| {
+                let namespace = secret.namespace();
+                let name = secret.name_any();
+                mapper_store
+                    .state()
+                    .into_iter()
+                    .filter(|t| t.namespace() == namespace)
+                    .filter(|t| secrets::references(t).iter().any(|r| r.name == name))
+                    .map(|t| ObjectRef::from_obj(&*t))
+                    .collect::<Vec<_>>()
+            })
+            .reconcile_all_on(
+                tokio_stream_from_broadcast(key_tx.subscribe()).map(|_| ()),
+            )
+            .shutdown_on_signal();
+        controllers.push(controller);
+    }
+    let ctx = Arc::new(Context {
+        client,
+        iwd,
+        settings,
+        recorder,
+        stores,
+        digests: Mutex::default(),
+        digest_key: hmac::Key::generate(hmac::HMAC_SHA256, &ring::rand::SystemRandom::new())
+            .map_err(|_| anyhow::anyhow!("cannot generate a random key"))?,
+        attempts: Mutex::default(),
+    });
+    // Key file changes wake every controller.
+    tokio::spawn(async move {
+        let mut key_changes = key_changes;
+        while key_changes.recv().await.is_some() {
+            let _ = key_tx.send(());
+        }
+    });
+    let runs = controllers.into_iter().map(|controller| {
+        controller
+            .run(reconcile, error_policy, ctx.clone())
+            .for_each(|result| async move {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "controller event");
+                }
+            })
+    });
+    futures::future::join_all(runs).await;
+    Ok(())
+}
+
+/// A broadcast receiver as a stream (lagging receivers skip what they missed).
+fn tokio_stream_from_broadcast<T: Clone + Send + 'static>(
+    receiver: broadcast::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(item) => return Some((item, receiver)),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(name: &str, ccid: &str, created: i64, provisioned: bool) -> Arc<IwdTenant> {
+        let mut t: IwdTenant = serde_json::from_value(serde_json::json!({
+            "apiVersion": "iwd.cxops.io/v1alpha1", "kind": "IwdTenant",
+            "metadata": {"name": name, "namespace": "ns", "uid": name,
+                "creationTimestamp": jiff::Timestamp::from_second(created).expect("valid").to_string()},
+            "spec": {"tenant": {"id": "1", "name": "t", "ccid": ccid, "apiKeySecretRef": {"name": "s", "key": "k"}},
+                "iwd": {"db": {"host": "h", "database": "d", "user": "u", "passwordSecretRef": {"name": "s", "key": "p"}}}}
+        }))
+        .expect("tenant");
+        if provisioned {
+            t.status = Some(IwdTenantStatus {
+                applied: Some(Applied {
+                    ccid: ccid.into(),
+                    time: Time(jiff::Timestamp::from_second(created).expect("valid")),
+                    fingerprint: Fingerprint { generation: 1, secrets: Default::default(), wire_version: 1, iwd_url: "u".into() },
+                }),
+                ..IwdTenantStatus::default()
+            });
+        }
+        Arc::new(t)
+    }
+
+    #[test]
+    fn the_oldest_claim_wins_unless_another_already_provisioned() {
+        let old = tenant("old", "c", 100, false);
+        let new = tenant("new", "c", 200, false);
+        let other = tenant("other", "d", 50, false);
+        let all = vec![new.clone(), old.clone(), other];
+        assert_eq!(ccid_owner(&all, "c").map(|t| t.name_any()), Some("old".into()));
+        let new_provisioned = tenant("new", "c", 200, true);
+        let all = vec![new_provisioned, old];
+        assert_eq!(ccid_owner(&all, "c").map(|t| t.name_any()), Some("new".into()));
+    }
+}
