@@ -35,7 +35,10 @@ pub async fn ensure(client: &Client, tenant: &IwdTenant) -> Result<(), Error> {
     }
     match api.get_opt(&name).await.map_err(Error::kube)? {
         None => {
-            let data: BTreeMap<String, ByteString> = wanted.iter().map(|k| ((*k).to_owned(), new_key())).collect();
+            let data: BTreeMap<String, ByteString> = wanted
+                .iter()
+                .map(|k| ((*k).to_owned(), new_key()))
+                .collect();
             let secret = Secret {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),

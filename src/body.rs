@@ -91,7 +91,11 @@ pub fn build(tenant: &IwdTenant, resolved: &Resolved, iwd_url: &str) -> Result<R
         ("apiKey", secret(resolved, &spec.tenant.api_key_secret_ref)?),
     ];
     if let Some(gws) = &spec.gws {
-        let (username, token) = match (&gws.credentials_secret_ref, &gws.username, &gws.password_secret_ref) {
+        let (username, token) = match (
+            &gws.credentials_secret_ref,
+            &gws.username,
+            &gws.password_secret_ref,
+        ) {
             (Some(credentials), _, _) => (
                 credential(resolved, &credentials.name, USERNAME_KEY)?,
                 credential(resolved, &credentials.name, PASSWORD_KEY)?,
@@ -112,7 +116,10 @@ pub fn build(tenant: &IwdTenant, resolved: &Resolved, iwd_url: &str) -> Result<R
                     "data",
                     Node::Object(vec![
                         ("authUrl", text(&gws.auth_url)),
-                        ("authredircetUrl", text(gws.auth_redirect_url.as_deref().unwrap_or(""))),
+                        (
+                            "authredircetUrl",
+                            text(gws.auth_redirect_url.as_deref().unwrap_or("")),
+                        ),
                     ]),
                 ),
                 (
@@ -138,7 +145,10 @@ pub fn build(tenant: &IwdTenant, resolved: &Resolved, iwd_url: &str) -> Result<R
             },
             credential(resolved, &credentials.name, PASSWORD_KEY)?,
         ),
-        (None, Some(password)) => (text(db.user.as_deref().unwrap_or("")), secret(resolved, password)?),
+        (None, Some(password)) => (
+            text(db.user.as_deref().unwrap_or("")),
+            secret(resolved, password)?,
+        ),
         (None, None) => (text(db.user.as_deref().unwrap_or("")), text("")),
     };
     let (tenant_key, data_mart_key) = secrets::api_key_refs(tenant);
@@ -157,7 +167,10 @@ pub fn build(tenant: &IwdTenant, resolved: &Resolved, iwd_url: &str) -> Result<R
                     "db",
                     Node::Object(vec![
                         ("host", text(&db.host)),
-                        ("port", Node::Number(u64::try_from(db.port).unwrap_or_default())),
+                        (
+                            "port",
+                            Node::Number(u64::try_from(db.port).unwrap_or_default()),
+                        ),
                         ("database", text(&db.database)),
                         ("user", user),
                         ("password", password),
@@ -167,7 +180,10 @@ pub fn build(tenant: &IwdTenant, resolved: &Resolved, iwd_url: &str) -> Result<R
                 ("apiKeys", Node::Object(api_keys)),
             ]),
         ),
-        ("iwdEmail", Node::Object(vec![("url", text(&spec.iwd_email.url))])),
+        (
+            "iwdEmail",
+            Node::Object(vec![("url", text(&spec.iwd_email.url))]),
+        ),
     ]);
     Ok(RequestBody {
         root,

@@ -9,7 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::duration::parse_arg;
 
 #[derive(Parser, Debug)]
-#[command(name = "iwd-operator", version, about = "Declarative tenant provisioning for Genesys IWD")]
+#[command(
+    name = "iwd-operator",
+    version,
+    about = "Declarative tenant provisioning for Genesys IWD"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]

@@ -13,11 +13,11 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::core::PartialObjectMeta;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use ring::hmac;
@@ -55,6 +55,30 @@ pub struct Context {
     digests: Mutex<HashMap<ObjectRef<IwdTenant>, hmac::Tag>>,
     digest_key: hmac::Key,
     attempts: Mutex<HashMap<ObjectRef<IwdTenant>, u32>>,
+    /// The last failed request per tenant (keyed digest of body and admin key),
+    /// so that the same request is not sent again: terminal failures wait for a
+    /// change, transient ones for their backoff — whatever event wakes the tenant
+    /// (including the operator's own status writes).
+    failures: Mutex<HashMap<ObjectRef<IwdTenant>, Failure>>,
+}
+
+struct Failure {
+    request: hmac::Tag,
+    error: Error,
+    retry_at: Option<tokio::time::Instant>,
+}
+
+/// A provisioning failure, and whether it was only remembered (no call made).
+struct Failed {
+    error: Error,
+    /// Time left before the remembered transient failure may be retried.
+    wait: Option<Duration>,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Failed { error, wait: None }
+    }
 }
 
 /// How often a tenant that lost a ccid claim looks again (locally, without any
@@ -80,7 +104,14 @@ impl Context {
         lock(&self.attempts).remove(tenant);
     }
 
-    async fn event(&self, tenant: &IwdTenant, type_: EventType, reason: &str, action: &str, note: String) {
+    async fn event(
+        &self,
+        tenant: &IwdTenant,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_,
             reason: reason.into(),
@@ -143,7 +174,7 @@ struct Provisioned {
     resync_in: Option<Duration>,
 }
 
-async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Error> {
+async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Failed> {
     let reference = ObjectRef::from_obj(tenant);
     let ccid = &tenant.spec.tenant.ccid;
     let iwd_url = tenant
@@ -152,15 +183,20 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Err
         .url
         .clone()
         .or_else(|| ctx.settings.iwd_url.clone())
-        .ok_or(Error::NoIwdUrl)?;
+        .ok_or(Failed::from(Error::NoIwdUrl))?;
 
     if let Some(owner) = ccid_owner(&ctx.all_tenants(), ccid)
         && owner.uid() != tenant.uid()
     {
         return Err(Error::DuplicateCcid {
             ccid: ccid.clone(),
-            owner: format!("{}/{}", owner.namespace().unwrap_or_default(), owner.name_any()),
-        });
+            owner: format!(
+                "{}/{}",
+                owner.namespace().unwrap_or_default(),
+                owner.name_any()
+            ),
+        }
+        .into());
     }
 
     apikeys::ensure(&ctx.client, tenant).await?;
@@ -176,7 +212,11 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Err
     let digest = hmac::sign(&ctx.digest_key, &body.to_json());
 
     let interval = resync_interval(tenant, &ctx.settings);
-    let previous = tenant.status.as_ref().and_then(|s| s.applied.as_ref()).filter(|a| a.ccid == *ccid);
+    let previous = tenant
+        .status
+        .as_ref()
+        .and_then(|s| s.applied.as_ref())
+        .filter(|a| a.ccid == *ccid);
     if let Some(previous) = previous {
         let age = jiff::Timestamp::now().duration_since(previous.time.0);
         let age = Duration::try_from(age).unwrap_or_default();
@@ -197,7 +237,44 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Err
         }
     }
 
-    ctx.iwd.provision(&iwd_url, &body).await?;
+    // The same request as a remembered failure is not sent again before its time.
+    let request = {
+        let mut signer = hmac::Context::with_key(&ctx.digest_key);
+        signer.update(&body.to_json());
+        signer.update(b"\0");
+        signer.update(secrecy::ExposeSecret::expose_secret(&ctx.iwd.admin_key_bytes()).as_bytes());
+        signer.sign()
+    };
+    if let Some(failure) = lock(&ctx.failures).get(&reference)
+        && failure.request.as_ref() == request.as_ref()
+    {
+        match failure.retry_at {
+            None => return Err(failure.error.clone().into()),
+            Some(at) if at > tokio::time::Instant::now() => {
+                return Err(Failed {
+                    error: failure.error.clone(),
+                    wait: Some(at - tokio::time::Instant::now()),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+
+    if let Err(error) = ctx.iwd.provision(&iwd_url, &body).await {
+        let retry_at = (!error.is_terminal())
+            .then(|| tokio::time::Instant::now() + ctx.backoff(&reference, error.retry_after()));
+        let wait = retry_at.map(|at| at - tokio::time::Instant::now());
+        lock(&ctx.failures).insert(
+            reference,
+            Failure {
+                request,
+                error: error.clone(),
+                retry_at,
+            },
+        );
+        return Err(Failed { error, wait });
+    }
+    lock(&ctx.failures).remove(&reference);
     lock(&ctx.digests).insert(reference, digest);
     Ok(Provisioned {
         applied: Applied {
@@ -211,19 +288,28 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Err
 }
 
 /// Writes the status by server-side apply, unless it is unchanged.
-async fn write_status(tenant: &IwdTenant, status: IwdTenantStatus, ctx: &Context) -> Result<(), Error> {
+async fn write_status(
+    tenant: &IwdTenant,
+    status: IwdTenantStatus,
+    ctx: &Context,
+) -> Result<(), Error> {
     if tenant.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    let api: Api<IwdTenant> = Api::namespaced(ctx.client.clone(), &tenant.namespace().unwrap_or_default());
+    let api: Api<IwdTenant> =
+        Api::namespaced(ctx.client.clone(), &tenant.namespace().unwrap_or_default());
     let patch = serde_json::json!({
         "apiVersion": IwdTenant::api_version(&()),
         "kind": IwdTenant::kind(&()),
         "status": status,
     });
-    api.patch_status(&tenant.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await
-        .map_err(Error::kube)?;
+    api.patch_status(
+        &tenant.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::kube)?;
     Ok(())
 }
 
@@ -254,32 +340,65 @@ async fn apply(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Erro
     match provision(&tenant, &ctx).await {
         Ok(done) => {
             let ccid = done.applied.ccid.clone();
-            let next = status::next(tenant.status.as_ref(), generation, Outcome::Provisioned { applied: done.applied }, now);
+            let next = status::next(
+                tenant.status.as_ref(),
+                generation,
+                Outcome::Provisioned {
+                    applied: done.applied,
+                },
+                now,
+            );
             write_status(&tenant, next, &ctx).await?;
             ctx.reset_backoff(&reference);
             if done.called {
                 tracing::info!(ccid, "provisioned in IWD");
-                ctx.event(&tenant, EventType::Normal, "Provisioned", "Provision", format!("IWD accepted the configuration of ccid {ccid}")).await;
+                ctx.event(
+                    &tenant,
+                    EventType::Normal,
+                    "Provisioned",
+                    "Provision",
+                    format!("IWD accepted the configuration of ccid {ccid}"),
+                )
+                .await;
             }
-            Ok(done.resync_in.map_or_else(Action::await_change, |d| Action::requeue(jitter(d))))
+            Ok(done
+                .resync_in
+                .map_or_else(Action::await_change, |d| Action::requeue(jitter(d))))
         }
-        Err(error) => {
-            let changed = ready_reason(&tenant) != Some((error.reason().to_owned(), error.to_string()));
-            let next = status::next(tenant.status.as_ref(), generation, Outcome::Failed(&error), now);
+        Err(Failed { error, wait }) => {
+            let changed =
+                ready_reason(&tenant) != Some((error.reason().to_owned(), error.to_string()));
+            let next = status::next(
+                tenant.status.as_ref(),
+                generation,
+                Outcome::Failed(&error),
+                now,
+            );
             write_status(&tenant, next, &ctx).await?;
             tracing::warn!(reason = error.reason(), message = %error, "provisioning failed");
             if changed {
                 let reason = match &error {
-                    Error::SecretNotFound { .. } | Error::SecretKeyMissing { .. } | Error::SecretValueInvalid { .. } => "SecretMissing",
+                    Error::SecretNotFound { .. }
+                    | Error::SecretKeyMissing { .. }
+                    | Error::SecretValueInvalid { .. } => "SecretMissing",
                     Error::DuplicateCcid { .. } => "DuplicateCcid",
                     _ => "ProvisionFailed",
                 };
-                ctx.event(&tenant, EventType::Warning, reason, "Provision", error.to_string()).await;
+                ctx.event(
+                    &tenant,
+                    EventType::Warning,
+                    reason,
+                    "Provision",
+                    error.to_string(),
+                )
+                .await;
             }
             match error {
                 Error::DuplicateCcid { .. } => Ok(Action::requeue(CLAIM_RECHECK)),
                 _ if error.is_terminal() => Ok(Action::await_change()),
-                _ => Ok(Action::requeue(ctx.backoff(&reference, error.retry_after()))),
+                _ => Ok(Action::requeue(wait.unwrap_or_else(|| {
+                    ctx.backoff(&reference, error.retry_after())
+                }))),
             }
         }
     }
@@ -288,8 +407,15 @@ async fn apply(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Erro
 async fn cleanup(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Error> {
     let reference = ObjectRef::from_obj(&*tenant);
     if tenant.spec.suspend {
-        ctx.event(&tenant, EventType::Warning, "Orphaned", "Deprovision",
-            "the tenant is suspended: deleted without calling IWD, its configuration stays in IWD".into()).await;
+        ctx.event(
+            &tenant,
+            EventType::Warning,
+            "Orphaned",
+            "Deprovision",
+            "the tenant is suspended: deleted without calling IWD, its configuration stays in IWD"
+                .into(),
+        )
+        .await;
         return Ok(Action::await_change());
     }
     let applied = tenant.status.as_ref().and_then(|s| s.applied.clone());
@@ -299,35 +425,64 @@ async fn cleanup(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Er
     };
     let removal = match tenant.spec.deletion_policy {
         DeletionPolicy::Orphan => {
-            ctx.event(&tenant, EventType::Normal, "Orphaned", "Deprovision",
-                format!("deletionPolicy Orphan: ccid {} left in IWD", applied.ccid)).await;
+            ctx.event(
+                &tenant,
+                EventType::Normal,
+                "Orphaned",
+                "Deprovision",
+                format!("deletionPolicy Orphan: ccid {} left in IWD", applied.ccid),
+            )
+            .await;
             return Ok(Action::await_change());
         }
         DeletionPolicy::DeleteServices => Removal::Services(&tenant.spec.delete_services),
         DeletionPolicy::DeleteTenant => Removal::Tenant,
     };
-    match ctx.iwd.deprovision(&applied.fingerprint.iwd_url, &applied.ccid, removal).await {
+    match ctx
+        .iwd
+        .deprovision(&applied.fingerprint.iwd_url, &applied.ccid, removal)
+        .await
+    {
         Ok(deleted) => {
             let what = match deleted {
                 Deleted::Removed => "removed",
                 Deleted::AlreadyGone => "was already gone",
             };
             tracing::info!(ccid = %applied.ccid, what, "deprovisioned in IWD");
-            ctx.event(&tenant, EventType::Normal, "Deprovisioned", "Deprovision",
-                format!("ccid {} {what} in IWD", applied.ccid)).await;
+            ctx.event(
+                &tenant,
+                EventType::Normal,
+                "Deprovisioned",
+                "Deprovision",
+                format!("ccid {} {what} in IWD", applied.ccid),
+            )
+            .await;
             ctx.reset_backoff(&reference);
             lock(&ctx.digests).remove(&reference);
             Ok(Action::await_change())
         }
         Err(error) => {
-            let changed = ready_reason(&tenant).is_none_or(|(reason, _)| reason != "Deprovisioning")
+            let changed = ready_reason(&tenant)
+                .is_none_or(|(reason, _)| reason != "Deprovisioning")
                 || !ready_reason(&tenant).is_some_and(|(_, m)| m.contains(&error.to_string()));
             let generation = tenant.metadata.generation.unwrap_or_default();
-            let next = status::next(tenant.status.as_ref(), generation, Outcome::Deprovisioning(&error), Time(jiff::Timestamp::now()));
+            let next = status::next(
+                tenant.status.as_ref(),
+                generation,
+                Outcome::Deprovisioning(&error),
+                Time(jiff::Timestamp::now()),
+            );
             write_status(&tenant, next, &ctx).await?;
             tracing::warn!(reason = error.reason(), message = %error, "deprovisioning failed");
             if changed {
-                ctx.event(&tenant, EventType::Warning, "DeprovisionFailed", "Deprovision", error.to_string()).await;
+                ctx.event(
+                    &tenant,
+                    EventType::Warning,
+                    "DeprovisionFailed",
+                    "Deprovision",
+                    error.to_string(),
+                )
+                .await;
             }
             Err(error)
         }
@@ -352,9 +507,13 @@ async fn reconcile(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, 
     .await;
     match result {
         Ok(action) => Ok(action),
-        Err(finalizer::Error::CleanupFailed(error)) if error.is_terminal() => Ok(Action::await_change()),
+        Err(finalizer::Error::CleanupFailed(error)) if error.is_terminal() => {
+            Ok(Action::await_change())
+        }
         Err(finalizer::Error::CleanupFailed(error)) | Err(finalizer::Error::ApplyFailed(error)) => {
-            Ok(Action::requeue(ctx.backoff(&reference, error.retry_after())))
+            Ok(Action::requeue(
+                ctx.backoff(&reference, error.retry_after()),
+            ))
         }
         Err(other) => Err(Error::Kube(other.to_string())),
     }
@@ -368,13 +527,21 @@ fn error_policy(tenant: Arc<IwdTenant>, error: &Error, ctx: Arc<Context>) -> Act
 /// Which namespaces to watch: all, or the listed ones.
 /// Secrets are watched as metadata only (`PartialObjectMeta`): their contents
 /// are read with a GET when a tenant needs them, never cached.
-pub fn scopes(client: &Client, namespaces: &[String]) -> Vec<(Api<IwdTenant>, Api<PartialObjectMeta<Secret>>)> {
+pub fn scopes(
+    client: &Client,
+    namespaces: &[String],
+) -> Vec<(Api<IwdTenant>, Api<PartialObjectMeta<Secret>>)> {
     if namespaces.is_empty() {
         vec![(Api::all(client.clone()), Api::all(client.clone()))]
     } else {
         namespaces
             .iter()
-            .map(|ns| (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)))
+            .map(|ns| {
+                (
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client.clone(), ns),
+                )
+            })
             .collect()
     }
 }
@@ -402,20 +569,22 @@ pub async fn run(
         stores.push(store.clone());
         let mapper_store = store.clone();
         let controller = controller
-            .watches(secrets_api, watcher::Config::default().any_semantic(), move |secret| {
-                let namespace = secret.namespace();
-                let name = secret.name_any();
-                mapper_store
-                    .state()
-                    .into_iter()
-                    .filter(|t| t.namespace() == namespace)
-                    .filter(|t| secrets::references(t).iter().any(|r| r.name == name))
-                    .map(|t| ObjectRef::from_obj(&*t))
-                    .collect::<Vec<_>>()
-            })
-            .reconcile_all_on(
-                tokio_stream_from_broadcast(key_tx.subscribe()).map(|_| ()),
+            .watches(
+                secrets_api,
+                watcher::Config::default().any_semantic(),
+                move |secret| {
+                    let namespace = secret.namespace();
+                    let name = secret.name_any();
+                    mapper_store
+                        .state()
+                        .into_iter()
+                        .filter(|t| t.namespace() == namespace)
+                        .filter(|t| secrets::references(t).iter().any(|r| r.name == name))
+                        .map(|t| ObjectRef::from_obj(&*t))
+                        .collect::<Vec<_>>()
+                },
             )
+            .reconcile_all_on(tokio_stream_from_broadcast(key_tx.subscribe()).map(|_| ()))
             .shutdown_on_signal();
         controllers.push(controller);
     }
@@ -429,6 +598,7 @@ pub async fn run(
         digest_key: hmac::Key::generate(hmac::HMAC_SHA256, &ring::rand::SystemRandom::new())
             .map_err(|_| anyhow::anyhow!("cannot generate a random key"))?,
         attempts: Mutex::default(),
+        failures: Mutex::default(),
     });
     // Key file changes wake every controller.
     tokio::spawn(async move {
@@ -483,7 +653,12 @@ mod tests {
                 applied: Some(Applied {
                     ccid: ccid.into(),
                     time: Time(jiff::Timestamp::from_second(created).expect("valid")),
-                    fingerprint: Fingerprint { generation: 1, secrets: Default::default(), wire_version: 1, iwd_url: "u".into() },
+                    fingerprint: Fingerprint {
+                        generation: 1,
+                        secrets: Default::default(),
+                        wire_version: 1,
+                        iwd_url: "u".into(),
+                    },
                 }),
                 ..IwdTenantStatus::default()
             });
@@ -497,9 +672,15 @@ mod tests {
         let new = tenant("new", "c", 200, false);
         let other = tenant("other", "d", 50, false);
         let all = vec![new.clone(), old.clone(), other];
-        assert_eq!(ccid_owner(&all, "c").map(|t| t.name_any()), Some("old".into()));
+        assert_eq!(
+            ccid_owner(&all, "c").map(|t| t.name_any()),
+            Some("old".into())
+        );
         let new_provisioned = tenant("new", "c", 200, true);
         let all = vec![new_provisioned, old];
-        assert_eq!(ccid_owner(&all, "c").map(|t| t.name_any()), Some("new".into()));
+        assert_eq!(
+            ccid_owner(&all, "c").map(|t| t.name_any()),
+            Some("new".into())
+        );
     }
 }

@@ -108,7 +108,9 @@ impl IwdService {
 }
 
 /// A key of a Secret in the tenant's own namespace.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub struct SecretKeyRef {
     /// The Secret's name (in the tenant's namespace).
     #[schemars(length(min = 1, max = 253))]
@@ -282,7 +284,9 @@ fn default_email_url() -> String {
 }
 
 /// What deleting the resource does in IWD.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum DeletionPolicy {
     /// `DELETE .../{ccid}?service=<deleteServices>`.
     #[default]

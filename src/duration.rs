@@ -40,7 +40,8 @@ pub fn parse(text: &str) -> Option<Duration> {
 
 /// For clap: parses or explains the format.
 pub fn parse_arg(text: &str) -> Result<Duration, String> {
-    parse(text).ok_or_else(|| format!("{text:?} is not a duration such as 0, 500ms, 30s, 10m or 1h30m"))
+    parse(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 0, 500ms, 30s, 10m or 1h30m"))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 /// Everything that can stop a reconcile.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("Secret {secret:?} was not found in the tenant's namespace; create it")]
     SecretNotFound { secret: String },
@@ -23,7 +23,9 @@ pub enum Error {
     #[error("IWD rejected the request (HTTP {status}): {message}")]
     IwdRejected { status: u16, message: String },
 
-    #[error("IWD refused the operator's x-api-key (HTTP {status}): {message}; check the key file given by --iwd-api-key-file")]
+    #[error(
+        "IWD refused the operator's x-api-key (HTTP {status}): {message}; check the key file given by --iwd-api-key-file"
+    )]
     IwdUnauthorized { status: u16, message: String },
 
     #[error("IWD is unavailable: {message}; retrying")]
@@ -32,7 +34,9 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
 
-    #[error("ccid {ccid:?} is already claimed by IwdTenant {owner}; give this tenant its own ccid or delete one of the two")]
+    #[error(
+        "ccid {ccid:?} is already claimed by IwdTenant {owner}; give this tenant its own ccid or delete one of the two"
+    )]
     DuplicateCcid { ccid: String, owner: String },
 
     #[error("the operator has no IWD URL for this tenant: set spec.iwd.url or --iwd-url")]
@@ -96,9 +100,18 @@ mod tests {
         assert!(!Error::Kube("x".into()).is_terminal());
         for terminal in [
             Error::SecretNotFound { secret: "s".into() },
-            Error::IwdRejected { status: 400, message: "m".into() },
-            Error::IwdUnauthorized { status: 401, message: "m".into() },
-            Error::DuplicateCcid { ccid: "c".into(), owner: "o".into() },
+            Error::IwdRejected {
+                status: 400,
+                message: "m".into(),
+            },
+            Error::IwdUnauthorized {
+                status: 401,
+                message: "m".into(),
+            },
+            Error::DuplicateCcid {
+                ccid: "c".into(),
+                owner: "o".into(),
+            },
         ] {
             assert!(terminal.is_terminal(), "{}", terminal.reason());
         }

@@ -47,7 +47,10 @@ impl IwdClient {
 
     /// Builds the HTTP client: rustls with the platform's roots plus an optional
     /// CA bundle, and a timeout bounding every call.
-    pub fn http_client(ca_pem: Option<&[u8]>, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    pub fn http_client(
+        ca_pem: Option<&[u8]>,
+        timeout: Duration,
+    ) -> anyhow::Result<reqwest::Client> {
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -60,8 +63,18 @@ impl IwdClient {
         Ok(builder.build()?)
     }
 
+    /// The current admin key, for keyed digests that must change when it does
+    /// (empty when it cannot be read).
+    pub fn admin_key_bytes(&self) -> SecretString {
+        self.key
+            .key()
+            .unwrap_or_else(|_| SecretString::from(String::new()))
+    }
+
     fn admin_key(&self) -> Result<SecretString, Error> {
-        self.key.key().map_err(|message| Error::IwdUnauthorized { status: 0, message })
+        self.key
+            .key()
+            .map_err(|message| Error::IwdUnauthorized { status: 0, message })
     }
 
     /// `POST {base}/iwd/v3/provisioning`.
@@ -79,34 +92,61 @@ impl IwdClient {
         secrets.push(key);
         match self.send(request, &secrets).await? {
             Answer::Success => Ok(()),
-            Answer::NotFound(message) => Err(Error::IwdRejected { status: 404, message }),
+            Answer::NotFound(message) => Err(Error::IwdRejected {
+                status: 404,
+                message,
+            }),
         }
     }
 
     /// `DELETE {base}/iwd/v3/provisioning/{ccid}?service=...|deleteTenant=true`.
-    pub async fn deprovision(&self, base_url: &str, ccid: &str, removal: Removal<'_>) -> Result<Deleted, Error> {
+    pub async fn deprovision(
+        &self,
+        base_url: &str,
+        ccid: &str,
+        removal: Removal<'_>,
+    ) -> Result<Deleted, Error> {
         let key = self.admin_key()?;
-        let mut url = reqwest::Url::parse(&format!("{}/iwd/v3/provisioning/", base_url.trim_end_matches('/')))
-            .map_err(|e| Error::IwdRejected { status: 0, message: format!("invalid IWD URL: {e}") })?;
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/iwd/v3/provisioning/",
+            base_url.trim_end_matches('/')
+        ))
+        .map_err(|e| Error::IwdRejected {
+            status: 0,
+            message: format!("invalid IWD URL: {e}"),
+        })?;
         url.path_segments_mut()
-            .map_err(|_| Error::IwdRejected { status: 0, message: "invalid IWD URL".into() })?
+            .map_err(|_| Error::IwdRejected {
+                status: 0,
+                message: "invalid IWD URL".into(),
+            })?
             .pop_if_empty()
             .push(ccid);
-        match removal {
+        // Written as the vendor document shows it (a literal comma); the service
+        // names are fixed identifiers that need no escaping.
+        let query = match removal {
             Removal::Services(services) => {
                 let names: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
-                url.query_pairs_mut().append_pair("service", &names.join(","))
+                format!("service={}", names.join(","))
             }
-            Removal::Tenant => url.query_pairs_mut().append_pair("deleteTenant", "true"),
+            Removal::Tenant => "deleteTenant=true".to_owned(),
         };
-        let request = self.http.delete(url).header("x-api-key", key.expose_secret());
+        url.set_query(Some(&query));
+        let request = self
+            .http
+            .delete(url)
+            .header("x-api-key", key.expose_secret());
         match self.send(request, &[key]).await? {
             Answer::Success => Ok(Deleted::Removed),
             Answer::NotFound(_) => Ok(Deleted::AlreadyGone),
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder, secrets: &[SecretString]) -> Result<Answer, Error> {
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        secrets: &[SecretString],
+    ) -> Result<Answer, Error> {
         let _permit = self.limiter.acquire().await;
         let response = match request.send().await {
             Ok(response) => response,
@@ -136,12 +176,18 @@ impl IwdClient {
         match status {
             200..=299 => Ok(Answer::Success),
             404 => Ok(Answer::NotFound(message())),
-            401 | 403 => Err(Error::IwdUnauthorized { status, message: message() }),
+            401 | 403 => Err(Error::IwdUnauthorized {
+                status,
+                message: message(),
+            }),
             409 | 429 | 500..=599 => Err(Error::IwdUnavailable {
                 message: format!("HTTP {status}: {}", message()),
                 retry_after,
             }),
-            _ => Err(Error::IwdRejected { status, message: message() }),
+            _ => Err(Error::IwdRejected {
+                status,
+                message: message(),
+            }),
         }
     }
 }
@@ -154,15 +200,19 @@ enum Answer {
 /// IWD's error text: the `message`/`error` of a JSON body or the plain text, with
 /// every secret value of the request replaced, on one line, cut to a sane length.
 pub fn error_text(status: u16, body: &str, secrets: &[SecretString]) -> String {
-    let from_json = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|json| {
-        let field = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-        match (field("error"), field("message")) {
-            (Some(error), Some(message)) if error != message => Some(format!("{error}: {message}")),
-            (_, Some(message)) => Some(message),
-            (Some(error), None) => Some(error),
-            _ => None,
-        }
-    });
+    let from_json = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|json| {
+            let field = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+            match (field("error"), field("message")) {
+                (Some(error), Some(message)) if error != message => {
+                    Some(format!("{error}: {message}"))
+                }
+                (_, Some(message)) => Some(message),
+                (Some(error), None) => Some(error),
+                _ => None,
+            }
+        });
     let mut text = from_json.unwrap_or_else(|| body.to_owned());
     for secret in secrets {
         let value = secret.expose_secret();
@@ -188,7 +238,11 @@ mod tests {
     fn error_texts_are_scrubbed_and_cut() {
         let secrets = [SecretString::from("hunter2")];
         assert_eq!(
-            error_text(400, r#"{"error":"Bad Request","message":"iwd.db.port must be a number"}"#, &secrets),
+            error_text(
+                400,
+                r#"{"error":"Bad Request","message":"iwd.db.port must be a number"}"#,
+                &secrets
+            ),
             "Bad Request: iwd.db.port must be a number"
         );
         assert_eq!(
@@ -197,6 +251,9 @@ mod tests {
         );
         assert_eq!(error_text(500, "", &secrets), "HTTP 500 with an empty body");
         let long = "x".repeat(5000);
-        assert_eq!(error_text(500, &long, &secrets).chars().count(), MAX_MESSAGE + 1);
+        assert_eq!(
+            error_text(500, &long, &secrets).chars().count(),
+            MAX_MESSAGE + 1
+        );
     }
 }

@@ -28,20 +28,31 @@ impl KeyFile {
 
     /// The current key (trailing newline removed). Errors name the file only.
     pub fn key(&self) -> Result<SecretString, String> {
-        let raw = self
-            .read_raw()
-            .map_err(|e| format!("cannot read the IWD API key file {}: {}", self.path.display(), e.kind()))?;
+        let raw = self.read_raw().map_err(|e| {
+            format!(
+                "cannot read the IWD API key file {}: {}",
+                self.path.display(),
+                e.kind()
+            )
+        })?;
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((bytes, key)) = last.as_ref()
             && *bytes == raw
         {
             return Ok(key.clone());
         }
-        let text = String::from_utf8(raw.clone())
-            .map_err(|_| format!("the IWD API key file {} is not UTF-8 text", self.path.display()))?;
+        let text = String::from_utf8(raw.clone()).map_err(|_| {
+            format!(
+                "the IWD API key file {} is not UTF-8 text",
+                self.path.display()
+            )
+        })?;
         let trimmed = text.trim();
         if trimmed.is_empty() {
-            return Err(format!("the IWD API key file {} is empty", self.path.display()));
+            return Err(format!(
+                "the IWD API key file {} is empty",
+                self.path.display()
+            ));
         }
         let key = SecretString::from(trimmed.to_owned());
         *last = Some((raw, key.clone()));

@@ -39,15 +39,26 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("--iwd-api-key-file (IWD_API_KEY_FILE) is required")?;
     let key = Arc::new(KeyFile::new(&key_path));
     if let Err(problem) = key.key() {
-        tracing::warn!(problem, "the IWD API key cannot be read yet; calls will fail until it can");
+        tracing::warn!(
+            problem,
+            "the IWD API key cannot be read yet; calls will fail until it can"
+        );
     }
     let ca = match &args.iwd_ca_file {
-        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
         None => None,
     };
     let http = IwdClient::http_client(ca.as_deref(), args.request_timeout)?;
-    let iwd = IwdClient::new(http, key.clone(), Limiter::new(args.iwd_rate_limit, args.iwd_max_in_flight));
-    let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
+    let iwd = IwdClient::new(
+        http,
+        key.clone(),
+        Limiter::new(args.iwd_rate_limit, args.iwd_max_in_flight),
+    );
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes")?;
     let settings = Settings {
         iwd_url: args.iwd_url,
         resync_interval: args.resync_interval,

@@ -10,16 +10,17 @@ use crate::crd::IwdTenant;
 use crate::secrets::{self, Resolved};
 
 pub fn render(file: &Path, iwd_url: Option<&str>) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     // The file may hold several documents (Secrets and the tenant): take the tenant.
-    let documents: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(&text).with_context(|| format!("{} is not YAML", file.display()))?;
+    let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
+        .with_context(|| format!("{} is not YAML", file.display()))?;
     let document = documents
         .into_iter()
         .find(|d| d.get("kind").and_then(|k| k.as_str()) == Some("IwdTenant"))
         .with_context(|| format!("{} holds no IwdTenant", file.display()))?;
-    let tenant: IwdTenant =
-        serde_json::from_value(document).with_context(|| format!("the IwdTenant in {} is not valid", file.display()))?;
+    let tenant: IwdTenant = serde_json::from_value(document)
+        .with_context(|| format!("the IwdTenant in {} is not valid", file.display()))?;
     let url = tenant
         .spec
         .iwd

@@ -34,10 +34,17 @@ fn key(name: &str, key: &str) -> SecretKeyRef {
 /// Where the tenant and data-mart API keys come from.
 pub fn api_key_refs(tenant: &IwdTenant) -> (SecretKeyRef, Option<SecretKeyRef>) {
     match &tenant.spec.iwd.api_keys {
-        Some(keys) => (keys.tenant_secret_ref.clone(), keys.data_mart_secret_ref.clone()),
+        Some(keys) => (
+            keys.tenant_secret_ref.clone(),
+            keys.data_mart_secret_ref.clone(),
+        ),
         None => {
             let secret = generated_keys_secret(&tenant.name_any());
-            let data_mart = tenant.spec.iwd.data_mart.then(|| key(&secret, DATA_MART_KEY));
+            let data_mart = tenant
+                .spec
+                .iwd
+                .data_mart
+                .then(|| key(&secret, DATA_MART_KEY));
             (key(&secret, TENANT_KEY), data_mart)
         }
     }
@@ -80,17 +87,24 @@ pub struct Resolved {
 
 impl Resolved {
     pub fn get(&self, reference: &SecretKeyRef) -> Result<&SecretString, Error> {
-        self.values.get(reference).ok_or_else(|| Error::SecretKeyMissing {
-            secret: reference.name.clone(),
-            key: reference.key.clone(),
-        })
+        self.values
+            .get(reference)
+            .ok_or_else(|| Error::SecretKeyMissing {
+                secret: reference.name.clone(),
+                key: reference.key.clone(),
+            })
     }
 
     /// Placeholders naming each Secret and key, for `iwd-operator render`.
     pub fn markers(refs: &BTreeSet<SecretKeyRef>) -> Self {
         let values = refs
             .iter()
-            .map(|r| (r.clone(), SecretString::from(format!("<secret {}/{}>", r.name, r.key))))
+            .map(|r| {
+                (
+                    r.clone(),
+                    SecretString::from(format!("<secret {}/{}>", r.name, r.key)),
+                )
+            })
             .collect();
         Self {
             values,
@@ -100,7 +114,11 @@ impl Resolved {
 }
 
 /// Reads every referenced Secret once.
-pub async fn read(client: &Client, namespace: &str, refs: &BTreeSet<SecretKeyRef>) -> Result<Resolved, Error> {
+pub async fn read(
+    client: &Client,
+    namespace: &str,
+    refs: &BTreeSet<SecretKeyRef>,
+) -> Result<Resolved, Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut resolved = Resolved::default();
     let names: BTreeSet<&str> = refs.iter().map(|r| r.name.as_str()).collect();
@@ -109,21 +127,29 @@ pub async fn read(client: &Client, namespace: &str, refs: &BTreeSet<SecretKeyRef
             .get_opt(name)
             .await
             .map_err(Error::kube)?
-            .ok_or_else(|| Error::SecretNotFound { secret: name.to_owned() })?;
+            .ok_or_else(|| Error::SecretNotFound {
+                secret: name.to_owned(),
+            })?;
         resolved.identities.insert(
             name.to_owned(),
             format!(
                 "{}/{}",
                 secret.metadata.uid.as_deref().unwrap_or_default(),
-                secret.metadata.resource_version.as_deref().unwrap_or_default()
+                secret
+                    .metadata
+                    .resource_version
+                    .as_deref()
+                    .unwrap_or_default()
             ),
         );
         let mut data = secret.data.unwrap_or_default();
         for reference in refs.iter().filter(|r| r.name == name) {
-            let bytes = data.remove(&reference.key).ok_or_else(|| Error::SecretKeyMissing {
-                secret: name.to_owned(),
-                key: reference.key.clone(),
-            })?;
+            let bytes = data
+                .remove(&reference.key)
+                .ok_or_else(|| Error::SecretKeyMissing {
+                    secret: name.to_owned(),
+                    key: reference.key.clone(),
+                })?;
             let value = String::from_utf8(bytes.0).map_err(|_| Error::SecretValueInvalid {
                 secret: name.to_owned(),
                 key: reference.key.clone(),
@@ -137,7 +163,9 @@ pub async fn read(client: &Client, namespace: &str, refs: &BTreeSet<SecretKeyRef
                     problem: "is empty",
                 });
             }
-            resolved.values.insert(reference.clone(), SecretString::from(value));
+            resolved
+                .values
+                .insert(reference.clone(), SecretString::from(value));
         }
     }
     Ok(resolved)

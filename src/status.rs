@@ -56,23 +56,29 @@ fn wanted(kind: &'static str, status: &'static str, reason: &str, message: Strin
 }
 
 /// The next status.
-pub fn next(previous: Option<&IwdTenantStatus>, generation: i64, outcome: Outcome<'_>, now: Time) -> IwdTenantStatus {
+pub fn next(
+    previous: Option<&IwdTenantStatus>,
+    generation: i64,
+    outcome: Outcome<'_>,
+    now: Time,
+) -> IwdTenantStatus {
     let empty = IwdTenantStatus::default();
     let previous = previous.unwrap_or(&empty);
     let old = &previous.conditions;
     let mut applied = previous.applied.clone();
     let mut wanted_conditions = Vec::new();
     match outcome {
-        Outcome::Provisioned { applied: now_applied } => {
+        Outcome::Provisioned {
+            applied: now_applied,
+        } => {
             let message = format!("ccid {} is provisioned in IWD", now_applied.ccid);
             applied = Some(now_applied);
             wanted_conditions.push(wanted(READY, "True", "Provisioned", message));
         }
         Outcome::Suspended => {
-            let ready_status = old
-                .iter()
-                .find(|c| c.type_ == READY)
-                .map_or("False", |c| if c.status == "True" { "True" } else { "False" });
+            let ready_status = old.iter().find(|c| c.type_ == READY).map_or("False", |c| {
+                if c.status == "True" { "True" } else { "False" }
+            });
             wanted_conditions.push(wanted(
                 READY,
                 ready_status,
@@ -143,7 +149,12 @@ mod tests {
 
     #[test]
     fn provisioned_is_ready_only() {
-        let status = next(None, 3, Outcome::Provisioned { applied: applied() }, at(100));
+        let status = next(
+            None,
+            3,
+            Outcome::Provisioned { applied: applied() },
+            at(100),
+        );
         assert_eq!(types(&status), [("Ready", "True", "Provisioned")]);
         assert_eq!(status.observed_generation, Some(3));
         assert_eq!(status.conditions[0].observed_generation, Some(3));
@@ -152,16 +163,30 @@ mod tests {
 
     #[test]
     fn terminal_errors_stall_and_transient_ones_reconcile() {
-        let terminal = Error::SecretNotFound { secret: "db".into() };
+        let terminal = Error::SecretNotFound {
+            secret: "db".into(),
+        };
         let status = next(None, 1, Outcome::Failed(&terminal), at(1));
-        assert_eq!(types(&status), [("Ready", "False", "SecretNotFound"), ("Stalled", "True", "SecretNotFound")]);
+        assert_eq!(
+            types(&status),
+            [
+                ("Ready", "False", "SecretNotFound"),
+                ("Stalled", "True", "SecretNotFound")
+            ]
+        );
         assert!(status.conditions[0].message.contains("\"db\""));
 
-        let transient = Error::IwdUnavailable { message: "HTTP 503".into(), retry_after: None };
+        let transient = Error::IwdUnavailable {
+            message: "HTTP 503".into(),
+            retry_after: None,
+        };
         let status = next(Some(&status), 1, Outcome::Failed(&transient), at(2));
         assert_eq!(
             types(&status),
-            [("Ready", "False", "IwdUnavailable"), ("Reconciling", "True", "IwdUnavailable")]
+            [
+                ("Ready", "False", "IwdUnavailable"),
+                ("Reconciling", "True", "IwdUnavailable")
+            ]
         );
         // Ready stayed False: its transition time did not move.
         assert_eq!(status.conditions[0].last_transition_time, at(1));
@@ -170,12 +195,23 @@ mod tests {
     #[test]
     fn transition_time_moves_only_on_status_change() {
         let first = next(None, 1, Outcome::Provisioned { applied: applied() }, at(10));
-        let again = next(Some(&first), 2, Outcome::Provisioned { applied: applied() }, at(20));
+        let again = next(
+            Some(&first),
+            2,
+            Outcome::Provisioned { applied: applied() },
+            at(20),
+        );
         assert_eq!(again.conditions[0].last_transition_time, at(10));
-        let error = Error::IwdRejected { status: 400, message: "bad".into() };
+        let error = Error::IwdRejected {
+            status: 400,
+            message: "bad".into(),
+        };
         let failed = next(Some(&again), 3, Outcome::Failed(&error), at(30));
         assert_eq!(failed.conditions[0].last_transition_time, at(30));
-        assert_eq!(failed.applied, again.applied, "what was applied is kept on failure");
+        assert_eq!(
+            failed.applied, again.applied,
+            "what was applied is kept on failure"
+        );
     }
 
     #[test]

@@ -1,0 +1,338 @@
+//! Shared set-up for the operator's integration tests: the real control plane
+//! (one per test binary), a namespace per test, an IWD simulator per test, and
+//! the real `iwd-operator` binary watching only that namespace.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use iwd_operator::crd::IwdTenant;
+use iwd_simulator::{Call, Simulator};
+use iwd_testbed::{ControlPlane, Guarded};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+
+pub const ADMIN_KEY: &str = "iwd-admin-key-for-tests";
+pub const CCID: &str = "9350e2fc-a1dd-4c65-8d40-1f75a2e1c0b7";
+
+/// Installs the committed CRD once per test binary.
+pub fn plane() -> &'static ControlPlane {
+    static CRDS: OnceLock<()> = OnceLock::new();
+    let plane = ControlPlane::shared()
+        .expect("the control plane starts; integration tests are never skipped");
+    CRDS.get_or_init(|| {
+        let crds = iwd_testbed::assets::repo_root().join("crds");
+        let output = plane
+            .kubectl()
+            .unwrap()
+            .args(["apply", "--server-side", "-f"])
+            .arg(&crds)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let output = plane
+            .kubectl()
+            .unwrap()
+            .args([
+                "wait",
+                "--for=condition=Established",
+                "crd/iwdtenants.iwd.cxops.io",
+                "--timeout=30s",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
+    plane
+}
+
+pub struct Harness {
+    pub plane: &'static ControlPlane,
+    pub ns: String,
+    pub client: Client,
+    pub sim: Simulator,
+    pub dir: tempfile::TempDir,
+    pub key_file: PathBuf,
+    operator: Option<Guarded>,
+    log: PathBuf,
+    extra_args: Vec<String>,
+}
+
+impl Harness {
+    /// A namespace, a simulator and a running operator.
+    pub async fn new(prefix: &str) -> Self {
+        Self::with_args(prefix, &[]).await
+    }
+
+    pub async fn with_args(prefix: &str, extra_args: &[&str]) -> Self {
+        let plane = plane();
+        let ns = plane.namespace(prefix).await.unwrap();
+        let client = plane.client().await.unwrap();
+        let sim = Simulator::start(ADMIN_KEY).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("iwd-api-key");
+        std::fs::write(&key_file, format!("{ADMIN_KEY}\n")).unwrap();
+        let log = dir.path().join("operator.log");
+        let mut harness = Self {
+            plane,
+            ns,
+            client,
+            sim,
+            dir,
+            key_file,
+            operator: None,
+            log,
+            extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        harness.start_operator();
+        harness
+    }
+
+    pub fn start_operator(&mut self) {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            format!("--namespace={}", self.ns),
+            format!("--iwd-url={}", self.sim.url()),
+            format!("--iwd-api-key-file={}", self.key_file.display()),
+            "--log-level=debug".into(),
+            "--log-format=json".into(),
+            "--key-check-interval=200ms".into(),
+            "--request-timeout=3s".into(),
+            "--iwd-rate-limit=50".into(),
+        ];
+        args.extend(self.extra_args.iter().cloned());
+        let kubeconfig = self
+            .plane
+            .admin_kubeconfig_path()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        self.operator = Some(
+            Guarded::spawn(
+                "iwd-operator",
+                std::path::Path::new(env!("CARGO_BIN_EXE_iwd-operator")),
+                &args,
+                &self.log,
+                &[("KUBECONFIG", &kubeconfig), ("RUST_BACKTRACE", "0")],
+            )
+            .unwrap(),
+        );
+    }
+
+    pub fn stop_operator(&mut self) {
+        self.operator.take();
+    }
+
+    /// Everything the operator logged so far.
+    pub fn operator_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn tenants(&self) -> Api<IwdTenant> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Creates or replaces a Secret with string data.
+    pub async fn put_secret(&self, name: &str, data: &[(&str, &str)]) {
+        let data: serde_json::Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect();
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data});
+        self.secrets()
+            .patch(
+                name,
+                &PatchParams::apply("tests").force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The standard credentials Secret for [`tenant_spec`].
+    pub async fn put_credentials(&self) {
+        self.put_secret(
+            "creds",
+            &[
+                ("tenant-api-key", "tenant-key-value"),
+                ("gws-client-secret", "gws-client-secret-value"),
+                ("gws-password", "gws-password-value"),
+                ("db-password", "db-password-value"),
+            ],
+        )
+        .await;
+    }
+
+    pub async fn create_tenant(&self, name: &str, spec: Value) -> IwdTenant {
+        let tenant: IwdTenant = serde_json::from_value(json!({
+            "apiVersion": "iwd.cxops.io/v1alpha1",
+            "kind": "IwdTenant",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .unwrap();
+        self.tenants()
+            .create(&PostParams::default(), &tenant)
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch_spec(&self, name: &str, spec_patch: Value) {
+        self.tenants()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({ "spec": spec_patch })),
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn delete_tenant(&self, name: &str) {
+        self.tenants()
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+
+    /// Waits until `check` holds for the tenant (or it is gone, for `None`).
+    pub async fn wait_tenant(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(Option<&IwdTenant>) -> bool,
+    ) -> Option<IwdTenant> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let tenant = self.tenants().get_opt(name).await.unwrap();
+            if check(tenant.as_ref()) {
+                return tenant;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {name} to be {what}; last seen: {}\noperator log tail:\n{}",
+                    serde_json::to_string_pretty(&tenant.map(|t| t.status)).unwrap(),
+                    tail(&self.operator_log(), 15)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for the Ready condition to have this reason (and status).
+    pub async fn wait_reason(&self, name: &str, status: &str, reason: &str) -> IwdTenant {
+        self.wait_tenant(
+            name,
+            &format!("Ready={status} {reason}"),
+            Duration::from_secs(60),
+            |t| {
+                t.and_then(|t| condition(t, "Ready"))
+                    .is_some_and(|c| c.0 == status && c.1 == reason)
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn wait_ready(&self, name: &str) -> IwdTenant {
+        self.wait_reason(name, "True", "Provisioned").await
+    }
+
+    pub async fn wait_gone(&self, name: &str) {
+        self.wait_tenant(name, "gone", Duration::from_secs(60), |t| t.is_none())
+            .await;
+    }
+
+    /// Calls the simulator saw, except admin ones.
+    pub fn calls(&self) -> Vec<Call> {
+        self.sim.calls()
+    }
+
+    pub fn calls_of(&self, method: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method)
+            .collect()
+    }
+
+    /// Events recorded for the tenant, as (type, reason, note).
+    pub async fn events(&self, name: &str) -> Vec<(String, String, String)> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.ns);
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| {
+                (
+                    e.type_.unwrap_or_default(),
+                    e.reason.unwrap_or_default(),
+                    e.note.unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Waits until the simulator has seen `n` calls in all.
+    pub async fn wait_calls(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.calls().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {n} calls; saw {:?}",
+                self.calls().len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// (status, reason, message) of a condition.
+pub fn condition(tenant: &IwdTenant, kind: &str) -> Option<(String, String, String)> {
+    tenant
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == kind)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A complete spec: gws with username/password, db password, generated keys.
+pub fn tenant_spec(ccid: &str) -> Value {
+    json!({
+        "tenant": {"id": "100", "name": "t100", "ccid": ccid,
+                   "apiKeySecretRef": {"name": "creds", "key": "tenant-api-key"}},
+        "gws": {"url": "http://gws-service-proxy.gws", "authUrl": "http://gauth-auth.gauth",
+                "authRedirectUrl": "https://gauth.example.net", "clientId": "iwd_client",
+                "clientSecretRef": {"name": "creds", "key": "gws-client-secret"},
+                "username": "nexus", "passwordSecretRef": {"name": "creds", "key": "gws-password"}},
+        "iwd": {"db": {"host": "pgdb-dgt-postgresql.infra", "database": "iwd-100", "user": "iwd-100",
+                       "passwordSecretRef": {"name": "creds", "key": "db-password"}}}
+    })
+}
