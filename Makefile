@@ -6,12 +6,20 @@ SHELL := bash
 # kubectl, helm). An existing envtest folder in KUBEBUILDER_ASSETS is used as is.
 TESTENV = $(if $(KUBEBUILDER_ASSETS),$(KUBEBUILDER_ASSETS),$(shell hack/controlplane/build.sh))
 
-.PHONY: help test testenv lint fmt
+.PHONY: help demo test testenv lint fmt crds
 
 help:
+	@echo "make demo     run the operator end to end on a local control plane"
 	@echo "make test     build the test bed if needed, then run every test"
+	@echo "make crds     regenerate crds/ from the Rust types"
 	@echo "make testenv  build the control-plane binaries and print their folder"
 	@echo "make lint     cargo fmt --check, clippy -D warnings, gofmt"
+
+demo:
+	@hack/demo.sh
+
+crds:
+	cargo run --quiet --bin iwd-operator -- crd > crds/iwd.cxops.io_iwdtenants.yaml
 
 testenv:
 	@hack/controlplane/build.sh

@@ -81,8 +81,10 @@ fn credential(resolved: &Resolved, name: &str, key: &str) -> Result<Node, Error>
     )
 }
 
-/// Builds the body for `tenant` against the IWD service at `iwd_url`.
+/// Builds the body for `tenant`; `iwd_url` (the operator's) fills `iwd.url` when
+/// the spec does not set it.
 pub fn build(tenant: &IwdTenant, resolved: &Resolved, iwd_url: &str) -> Result<RequestBody, Error> {
+    let iwd_url = tenant.spec.iwd.url.as_deref().unwrap_or(iwd_url);
     let spec = &tenant.spec;
     let mut tenant_fields = vec![
         ("id", text(&spec.tenant.id)),

@@ -48,7 +48,8 @@ pub enum LogFormat {
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// IWD base URL used when a tenant has no spec.iwd.url, e.g. http://iwd.iwd:4024.
+    /// The IWD service the operator calls, e.g. http://iwd.iwd:4024. Also the
+    /// body's `iwd.url` for tenants without spec.iwd.url.
     #[arg(long, env = "IWD_URL")]
     pub iwd_url: Option<String>,
 

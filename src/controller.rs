@@ -37,7 +37,9 @@ pub const FIELD_MANAGER: &str = "iwd-operator";
 
 /// Operator-level settings the reconciler needs.
 pub struct Settings {
-    pub iwd_url: Option<String>,
+    /// The IWD service the operator calls. Operator-level on purpose: the admin key
+    /// is only ever sent here, never to a URL taken from a tenant.
+    pub iwd_url: String,
     pub resync_interval: Duration,
     pub concurrency: u16,
 }
@@ -177,13 +179,7 @@ struct Provisioned {
 async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Failed> {
     let reference = ObjectRef::from_obj(tenant);
     let ccid = &tenant.spec.tenant.ccid;
-    let iwd_url = tenant
-        .spec
-        .iwd
-        .url
-        .clone()
-        .or_else(|| ctx.settings.iwd_url.clone())
-        .ok_or(Failed::from(Error::NoIwdUrl))?;
+    let iwd_url = &ctx.settings.iwd_url;
 
     if let Some(owner) = ccid_owner(&ctx.all_tenants(), ccid)
         && owner.uid() != tenant.uid()
@@ -202,7 +198,7 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Fai
     apikeys::ensure(&ctx.client, tenant).await?;
     let namespace = tenant.namespace().unwrap_or_default();
     let resolved = secrets::read(&ctx.client, &namespace, &secrets::references(tenant)).await?;
-    let body = body::build(tenant, &resolved, &iwd_url)?;
+    let body = body::build(tenant, &resolved, iwd_url)?;
     let fingerprint = Fingerprint {
         generation: tenant.metadata.generation.unwrap_or_default(),
         secrets: resolved.identities.clone(),
@@ -260,7 +256,7 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Fai
         }
     }
 
-    if let Err(error) = ctx.iwd.provision(&iwd_url, &body).await {
+    if let Err(error) = ctx.iwd.provision(iwd_url, &body).await {
         let retry_at = (!error.is_terminal())
             .then(|| tokio::time::Instant::now() + ctx.backoff(&reference, error.retry_after()));
         let wait = retry_at.map(|at| at - tokio::time::Instant::now());

@@ -199,8 +199,9 @@ pub struct GwsSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = kube::core::Rule::new("!has(self.apiKeys) || !self.dataMart || has(self.apiKeys.dataMartSecretRef)").message("dataMart with apiKeys needs apiKeys.dataMartSecretRef"))]
 pub struct IwdSpec {
-    /// Where the IWD service runs (`iwd.url`), e.g. `http://iwd.iwd:4024`. Unset uses
-    /// the operator's `--iwd-url`.
+    /// Where the IWD service runs, as sent in the body's `iwd.url`, e.g.
+    /// `http://iwd.iwd:4024`. Unset sends the operator's `--iwd-url`. The operator
+    /// always calls its own `--iwd-url`: the admin key never goes to a URL set here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     #[x_kube(validation = kube::core::Rule::new(HTTP_URL).message(HTTP_URL_MESSAGE))]
@@ -359,6 +360,9 @@ mod tests {
     fn the_committed_crd_has_not_drifted() {
         let committed = include_str!("../crds/iwd.cxops.io_iwdtenants.yaml");
         let generated = super::crd_yaml().expect("the CRD serializes");
-        assert!(committed == generated, "crds/ is stale: run `make crds` and commit the result");
+        assert!(
+            committed == generated,
+            "crds/ is stale: run `make crds` and commit the result"
+        );
     }
 }

@@ -39,9 +39,6 @@ pub enum Error {
     )]
     DuplicateCcid { ccid: String, owner: String },
 
-    #[error("the operator has no IWD URL for this tenant: set spec.iwd.url or --iwd-url")]
-    NoIwdUrl,
-
     #[error("Kubernetes API error: {0}")]
     Kube(String),
 }
@@ -65,7 +62,6 @@ impl Error {
             Error::IwdUnauthorized { .. } => "IwdUnauthorized",
             Error::IwdUnavailable { .. } => "IwdUnavailable",
             Error::DuplicateCcid { .. } => "DuplicateCcid",
-            Error::NoIwdUrl => "NoIwdUrl",
             Error::Kube(_) => "KubernetesError",
         }
     }

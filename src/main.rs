@@ -34,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format, &args.log_level)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let iwd_url = args.iwd_url.context("--iwd-url (IWD_URL) is required")?;
     let key_path = args
         .iwd_api_key_file
         .context("--iwd-api-key-file (IWD_API_KEY_FILE) is required")?;
@@ -60,7 +61,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to Kubernetes")?;
     let settings = Settings {
-        iwd_url: args.iwd_url,
+        iwd_url,
         resync_interval: args.resync_interval,
         concurrency: args.concurrency,
     };

@@ -21,14 +21,8 @@ pub fn render(file: &Path, iwd_url: Option<&str>) -> anyhow::Result<String> {
         .with_context(|| format!("{} holds no IwdTenant", file.display()))?;
     let tenant: IwdTenant = serde_json::from_value(document)
         .with_context(|| format!("the IwdTenant in {} is not valid", file.display()))?;
-    let url = tenant
-        .spec
-        .iwd
-        .url
-        .clone()
-        .or_else(|| iwd_url.map(str::to_owned))
-        .unwrap_or_else(|| "<--iwd-url>".to_owned());
+    let url = iwd_url.unwrap_or("<--iwd-url>");
     let markers = Resolved::markers(&secrets::references(&tenant));
-    let body = body::build(&tenant, &markers, &url)?;
+    let body = body::build(&tenant, &markers, url)?;
     Ok(serde_json::to_string_pretty(&body.root)?)
 }

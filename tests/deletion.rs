@@ -19,7 +19,13 @@ async fn provisioned(h: &Harness, name: &str, policy: Option<&str>) {
     }
     h.create_tenant(name, spec).await;
     let ready = h.wait_ready(name).await;
-    assert!(ready.metadata.finalizers.unwrap_or_default().contains(&"iwd.cxops.io/deprovision".to_owned()));
+    assert!(
+        ready
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&"iwd.cxops.io/deprovision".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -32,9 +38,15 @@ async fn delete_services_is_the_default() {
     assert_eq!(deletes.len(), 1);
     assert_eq!(deletes[0].path, format!("/iwd/v3/provisioning/{CCID}"));
     assert_eq!(deletes[0].query.as_deref(), Some("service=iWD,iWDEmail"));
-    assert_eq!(h.sim.tenants()[CCID].services.iter().collect::<Vec<_>>(), ["GAPI"]);
+    assert_eq!(
+        h.sim.tenants()[CCID].services.iter().collect::<Vec<_>>(),
+        ["GAPI"]
+    );
     let events = h.events("t").await;
-    assert!(events.iter().any(|(_, r, _)| r == "Deprovisioned"), "{events:?}");
+    assert!(
+        events.iter().any(|(_, r, _)| r == "Deprovisioned"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -47,7 +59,10 @@ async fn the_service_list_is_overridable() {
     h.wait_ready("t").await;
     h.delete_tenant("t").await;
     h.wait_gone("t").await;
-    assert_eq!(h.calls_of("DELETE")[0].query.as_deref(), Some("service=GAPI,iWD,iWDEmail"));
+    assert_eq!(
+        h.calls_of("DELETE")[0].query.as_deref(),
+        Some("service=GAPI,iWD,iWDEmail")
+    );
 }
 
 #[tokio::test]
@@ -102,24 +117,37 @@ async fn reqwest_free_delete(h: &Harness) -> u16 {
 async fn deletion_waits_for_an_unavailable_iwd() {
     let h = Harness::new("del-down").await;
     provisioned(&h, "t", None).await;
-    h.sim.set_faults(Faults { outage: true, ..Faults::default() });
+    h.sim.set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
     h.delete_tenant("t").await;
     let waiting = h.wait_reason("t", "False", "Deprovisioning").await;
     assert_eq!(condition(&waiting, "Reconciling").unwrap().0, "True");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(h.tenants().get_opt("t").await.unwrap().is_some(), "the finalizer holds the tenant");
+    assert!(
+        h.tenants().get_opt("t").await.unwrap().is_some(),
+        "the finalizer holds the tenant"
+    );
     h.sim.set_faults(Faults::default());
     h.wait_gone("t").await;
     let deletes = h.calls_of("DELETE");
     assert_eq!(deletes.last().unwrap().status, Some(200));
-    assert!((2..=8).contains(&deletes.len()), "{} DELETE calls", deletes.len());
+    assert!(
+        (2..=8).contains(&deletes.len()),
+        "{} DELETE calls",
+        deletes.len()
+    );
 }
 
 #[tokio::test]
 async fn deletion_works_after_the_secrets_are_gone() {
     let h = Harness::new("del-nosecrets").await;
     provisioned(&h, "t", None).await;
-    h.secrets().delete("creds", &Default::default()).await.unwrap();
+    h.secrets()
+        .delete("creds", &Default::default())
+        .await
+        .unwrap();
     h.delete_tenant("t").await;
     h.wait_gone("t").await;
     assert_eq!(h.calls_of("DELETE").len(), 1);
@@ -135,7 +163,12 @@ async fn a_suspended_tenant_is_deleted_without_a_call() {
     h.wait_gone("t").await;
     assert!(h.calls_of("DELETE").is_empty());
     let events = h.events("t").await;
-    assert!(events.iter().any(|(t, r, _)| t == "Warning" && r == "Orphaned"), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|(t, r, _)| t == "Warning" && r == "Orphaned"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]

@@ -396,3 +396,21 @@ async fn a_restart_mid_rollout_does_no_duplicate_work() {
         );
     }
 }
+
+#[tokio::test]
+async fn spec_iwd_url_fills_the_body_but_calls_go_to_the_operators_url() {
+    let h = Harness::new("iwd-url").await;
+    h.put_credentials().await;
+    let mut spec = tenant_spec(CCID);
+    spec["iwd"]["url"] = json!("http://attacker.example:4024");
+    h.create_tenant("t", spec).await;
+    h.wait_ready("t").await;
+    // The call reached the operator's configured IWD (the simulator) ...
+    let posts = h.calls_of("POST");
+    assert_eq!(posts.len(), 1);
+    // ... and the spec's URL only travelled as the body's iwd.url field.
+    assert_eq!(
+        posts[0].body.as_ref().unwrap()["iwd"]["url"],
+        "http://attacker.example:4024"
+    );
+}
