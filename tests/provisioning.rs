@@ -414,3 +414,28 @@ async fn spec_iwd_url_fills_the_body_but_calls_go_to_the_operators_url() {
         "http://attacker.example:4024"
     );
 }
+
+#[tokio::test]
+async fn a_resync_interval_re_sends_the_configuration() {
+    let h = Harness::new("resync").await;
+    h.put_credentials().await;
+    let mut spec = tenant_spec(CCID);
+    spec["resyncInterval"] = json!("2s");
+    h.create_tenant("t", spec).await;
+    h.wait_ready("t").await;
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    let posts = h.calls_of("POST");
+    // 2 s ± 10 % between re-sends: two more within 5.5 s.
+    assert!((3..=4).contains(&posts.len()), "{} calls", posts.len());
+    assert!(
+        posts.iter().all(|c| c.body == posts[0].body),
+        "a re-send is the same body"
+    );
+
+    // Resync off again: quiet.
+    h.patch_spec("t", json!({"resyncInterval": "0"})).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let settled = h.calls().len();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(h.calls().len(), settled);
+}
