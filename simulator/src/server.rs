@@ -223,6 +223,29 @@ async fn inject(tracked: &Tracked, killer: &ConnectionKiller, method: &Method) -
     }
 }
 
+/// What every API call goes through first: the record, the fault switches,
+/// and the `x-api-key` check. `Err` is the answer already given.
+async fn admit(
+    shared: &Arc<Shared>,
+    killer: &ConnectionKiller,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Tracked, Response> {
+    let tracked = Tracked::begin(shared, method, uri, headers, body);
+    if let Some(response) = inject(&tracked, killer, method).await {
+        return Err(tracked.finish(response, "fault injected"));
+    }
+    if !tracked.api_key_accepted() {
+        return Err(tracked.finish(
+            error(StatusCode::UNAUTHORIZED, "missing or invalid x-api-key"),
+            "refused",
+        ));
+    }
+    Ok(tracked)
+}
+
 fn content_type_is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -242,16 +265,10 @@ async fn provision(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let tracked = Tracked::begin(&shared, &method, &uri, &headers, &body);
-    if let Some(response) = inject(&tracked, &killer, &method).await {
-        return tracked.finish(response, "fault injected");
-    }
-    if !tracked.api_key_accepted() {
-        return tracked.finish(
-            error(StatusCode::UNAUTHORIZED, "missing or invalid x-api-key"),
-            "refused",
-        );
-    }
+    let tracked = match admit(&shared, &killer, &method, &uri, &headers, &body).await {
+        Ok(tracked) => tracked,
+        Err(answered) => return answered,
+    };
     if !content_type_is_json(&headers) {
         return tracked.finish(
             error(
@@ -303,16 +320,10 @@ async fn deprovision(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let tracked = Tracked::begin(&shared, &method, &uri, &headers, &body);
-    if let Some(response) = inject(&tracked, &killer, &method).await {
-        return tracked.finish(response, "fault injected");
-    }
-    if !tracked.api_key_accepted() {
-        return tracked.finish(
-            error(StatusCode::UNAUTHORIZED, "missing or invalid x-api-key"),
-            "refused",
-        );
-    }
+    let tracked = match admit(&shared, &killer, &method, &uri, &headers, &body).await {
+        Ok(tracked) => tracked,
+        Err(answered) => return answered,
+    };
     let Ok(Query(query)) = Query::<DeleteQuery>::try_from_uri(&uri) else {
         return tracked.finish(
             error(StatusCode::BAD_REQUEST, "the query string is malformed"),
