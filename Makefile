@@ -20,6 +20,7 @@ demo:
 
 crds:
 	cargo run --quiet --bin iwd-operator -- crd > crds/iwd.cxops.io_iwdtenants.yaml
+	cp crds/iwd.cxops.io_iwdtenants.yaml charts/iwd-operator/files/
 
 testenv:
 	@hack/controlplane/build.sh

@@ -69,6 +69,8 @@ pub struct Harness {
     operator: Option<Guarded>,
     log: PathBuf,
     extra_args: Vec<String>,
+    /// The kubeconfig the operator runs with (admin unless replaced).
+    pub operator_kubeconfig: PathBuf,
 }
 
 impl Harness {
@@ -96,8 +98,16 @@ impl Harness {
             operator: None,
             log,
             extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
+            operator_kubeconfig: plane.admin_kubeconfig_path().to_owned(),
         };
         harness.start_operator();
+        harness
+    }
+
+    /// Like [`Harness::new`], but the operator is not started yet.
+    pub async fn without_operator(prefix: &str) -> Self {
+        let mut harness = Self::new(prefix).await;
+        harness.stop_operator();
         harness
     }
 
