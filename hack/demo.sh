@@ -44,7 +44,7 @@ kubectl wait --for=condition=Established crd/iwdtenants.iwd.cxops.io --timeout=3
 
 step "starting the operator (log: $work/operator.log)"
 KUBECONFIG="$work/kubeconfig" "$bin/iwd-operator" run --iwd-url "$iwd_url" \
-  --iwd-api-key-file "$work/iwd-api-key" >"$work/operator.log" 2>&1 &
+  --iwd-api-key-file "$work/iwd-api-key" --health-addr 127.0.0.1:0 >"$work/operator.log" 2>&1 &
 pids+=($!)
 
 step "kubectl apply -f examples/tenant.yaml"

@@ -68,6 +68,10 @@ pub async fn ensure(client: &Client, tenant: &IwdTenant) -> Result<(), Error> {
             }
         }
         Some(existing) => {
+            let ours = existing
+                .owner_references()
+                .iter()
+                .any(|r| r.controller == Some(true) && Some(&r.uid) == tenant.uid().as_ref());
             let have = existing.data.unwrap_or_default();
             let missing: BTreeMap<String, ByteString> = wanted
                 .iter()
@@ -76,6 +80,13 @@ pub async fn ensure(client: &Client, tenant: &IwdTenant) -> Result<(), Error> {
                 .collect();
             if missing.is_empty() {
                 return Ok(());
+            }
+            // A Secret of that name that the operator did not create is never changed.
+            if !ours && let Some(key) = missing.keys().next() {
+                return Err(Error::SecretKeyMissing {
+                    secret: name,
+                    key: key.clone(),
+                });
             }
             let patch = serde_json::json!({ "data": missing });
             api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))

@@ -22,6 +22,8 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
+// Parsed once at start-up: the size of the `Run` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the operator (the default).
@@ -67,8 +69,9 @@ pub struct RunArgs {
     #[arg(long = "namespace", env = "WATCH_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
 
-    /// Tenants reconciled at once.
-    #[arg(long, env = "IWD_OPERATOR_CONCURRENCY", default_value_t = 4)]
+    /// Tenants reconciled at once (reading Secrets and writing status overlap with
+    /// IWD calls, which --iwd-max-in-flight caps separately).
+    #[arg(long, env = "IWD_OPERATOR_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
 
     /// Calls per second toward IWD, for the whole operator (0 = unlimited).
@@ -90,6 +93,32 @@ pub struct RunArgs {
     /// How often the key file is checked for a change.
     #[arg(long, env = "IWD_API_KEY_CHECK_INTERVAL", default_value = "5s", value_parser = parse_arg)]
     pub key_check_interval: Duration,
+
+    /// Address of the admin server (/healthz, /readyz).
+    #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8080")]
+    pub health_addr: std::net::SocketAddr,
+
+    /// Elect a leader through a Lease, so that only one of several replicas works.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+
+    /// Namespace of the Lease (the operator's own; POD_NAMESPACE in a cluster).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub leader_election_namespace: String,
+
+    /// Name of the Lease.
+    #[arg(long, env = "LEADER_ELECTION_LEASE", default_value = "iwd-operator")]
+    pub leader_election_lease: String,
+
+    /// How long a Lease holds without renewal: a standby takes over at most this
+    /// long after the leader died.
+    #[arg(long, env = "LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = parse_arg)]
+    pub lease_duration: Duration,
+
+    /// On SIGTERM, how long reconciles in flight may take to finish before they
+    /// are abandoned.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_arg)]
+    pub shutdown_timeout: Duration,
 
     /// Log format; JSON by default inside a cluster, text elsewhere.
     #[arg(long, env = "LOG_FORMAT", value_enum)]

@@ -62,6 +62,21 @@ pub struct Context {
     /// change, transient ones for their backoff — whatever event wakes the tenant
     /// (including the operator's own status writes).
     failures: Mutex<HashMap<ObjectRef<IwdTenant>, Failure>>,
+    /// Failed deletions, so that the next attempt waits for its time.
+    delete_retry: Mutex<HashMap<ObjectRef<IwdTenant>, DeleteRetry>>,
+    /// Bumped whenever the admin key file changes.
+    key_epoch: std::sync::atomic::AtomicU64,
+}
+
+/// When a failed deletion may be tried again.
+#[derive(Clone, Copy)]
+struct DeleteRetry {
+    /// Transient failures: after this instant. Terminal ones: never on their own.
+    at: Option<tokio::time::Instant>,
+    /// Terminal failures: the spec generation and key epoch they failed with; a
+    /// change of either allows a new attempt.
+    generation: i64,
+    key_epoch: u64,
 }
 
 struct Failure {
@@ -100,6 +115,25 @@ impl Context {
         let capped = base.min(Duration::from_secs(300));
         let jittered = capped.mul_f64(0.8 + fastrand_f64() * 0.4);
         jittered.max(retry_after.unwrap_or_default())
+    }
+
+    /// How long a failed deletion must still wait; `Some(None)` means until a
+    /// change (of the spec or the key file).
+    fn delete_wait(&self, tenant: &IwdTenant) -> Option<Option<Duration>> {
+        let retry = lock(&self.delete_retry)
+            .get(&ObjectRef::from_obj(tenant))
+            .copied()?;
+        match retry.at {
+            Some(at) => {
+                let left = at.saturating_duration_since(tokio::time::Instant::now());
+                (!left.is_zero()).then_some(Some(left))
+            }
+            None => {
+                let unchanged = retry.generation == tenant.metadata.generation.unwrap_or_default()
+                    && retry.key_epoch == self.key_epoch.load(std::sync::atomic::Ordering::SeqCst);
+                unchanged.then_some(None)
+            }
+        }
     }
 
     fn reset_backoff(&self, tenant: &ObjectRef<IwdTenant>) {
@@ -159,13 +193,21 @@ fn ccid_owner(tenants: &[Arc<IwdTenant>], ccid: &str) -> Option<Arc<IwdTenant>> 
         .cloned()
 }
 
+/// The shortest re-send period a tenant may ask for (the CRD enforces it too);
+/// the operator's own `--resync-interval` is trusted as given.
+pub const MIN_TENANT_RESYNC: Duration = Duration::from_secs(60);
+
 fn resync_interval(tenant: &IwdTenant, settings: &Settings) -> Duration {
-    tenant
+    match tenant
         .spec
         .resync_interval
         .as_deref()
         .and_then(duration::parse)
-        .unwrap_or(settings.resync_interval)
+    {
+        Some(interval) if interval.is_zero() => interval,
+        Some(interval) => interval.max(MIN_TENANT_RESYNC),
+        None => settings.resync_interval,
+    }
 }
 
 /// What a successful apply did.
@@ -181,16 +223,25 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Fai
     let ccid = &tenant.spec.tenant.ccid;
     let iwd_url = &ctx.settings.iwd_url;
 
+    // Claims are judged on the full picture: every watched namespace listed.
+    for store in &ctx.stores {
+        store
+            .wait_until_ready()
+            .await
+            .map_err(|e| Failed::from(Error::Kube(e.to_string())))?;
+    }
     if let Some(owner) = ccid_owner(&ctx.all_tenants(), ccid)
         && owner.uid() != tenant.uid()
     {
+        // Another namespace's tenant is not named: its existence is all we say.
+        let owner = if owner.namespace() == tenant.namespace() {
+            format!("IwdTenant {}", owner.name_any())
+        } else {
+            "an IwdTenant in another namespace".to_owned()
+        };
         return Err(Error::DuplicateCcid {
             ccid: ccid.clone(),
-            owner: format!(
-                "{}/{}",
-                owner.namespace().unwrap_or_default(),
-                owner.name_any()
-            ),
+            owner,
         }
         .into());
     }
@@ -236,6 +287,8 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Fai
     // The same request as a remembered failure is not sent again before its time.
     let request = {
         let mut signer = hmac::Context::with_key(&ctx.digest_key);
+        signer.update(tenant.uid().unwrap_or_default().as_bytes());
+        signer.update(b"\0");
         signer.update(&body.to_json());
         signer.update(b"\0");
         signer.update(secrecy::ExposeSecret::expose_secret(&ctx.iwd.admin_key_bytes()).as_bytes());
@@ -257,6 +310,10 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Fai
     }
 
     if let Err(error) = ctx.iwd.provision(iwd_url, &body).await {
+        // A timeout or 5xx may still have been applied: what IWD holds is unknown.
+        if !error.is_terminal() {
+            lock(&ctx.digests).remove(&reference);
+        }
         let retry_at = (!error.is_terminal())
             .then(|| tokio::time::Instant::now() + ctx.backoff(&reference, error.retry_after()));
         let wait = retry_at.map(|at| at - tokio::time::Instant::now());
@@ -364,12 +421,22 @@ async fn apply(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Erro
         Err(Failed { error, wait }) => {
             let changed =
                 ready_reason(&tenant) != Some((error.reason().to_owned(), error.to_string()));
-            let next = status::next(
+            let mut next = status::next(
                 tenant.status.as_ref(),
                 generation,
                 Outcome::Failed(&error),
                 now,
             );
+            // A call that failed ambiguously (timeout, 5xx) may have been applied:
+            // deletion must deprovision that ccid even if no call ever succeeds.
+            if matches!(error, Error::IwdUnavailable { .. }) {
+                next.pending_ccid = Some(tenant.spec.tenant.ccid.clone());
+            }
+            // A tenant that lost its ccid claim does not own what it applied.
+            if matches!(error, Error::DuplicateCcid { .. }) {
+                next.applied = None;
+                next.pending_ccid = None;
+            }
             write_status(&tenant, next, &ctx).await?;
             tracing::warn!(reason = error.reason(), message = %error, "provisioning failed");
             if changed {
@@ -400,43 +467,70 @@ async fn apply(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Erro
     }
 }
 
+/// Forgets everything remembered about a tenant whose finalizer is released.
+fn forget(ctx: &Context, reference: &ObjectRef<IwdTenant>) {
+    ctx.reset_backoff(reference);
+    lock(&ctx.digests).remove(reference);
+    lock(&ctx.failures).remove(reference);
+    lock(&ctx.delete_retry).remove(reference);
+}
+
 async fn cleanup(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Error> {
     let reference = ObjectRef::from_obj(&*tenant);
+    let released = Ok(Action::await_change());
     if tenant.spec.suspend {
+        let note =
+            "the tenant is suspended: deleted without calling IWD, its configuration stays in IWD";
         ctx.event(
             &tenant,
             EventType::Warning,
             "Orphaned",
             "Deprovision",
-            "the tenant is suspended: deleted without calling IWD, its configuration stays in IWD"
-                .into(),
+            note.into(),
         )
         .await;
-        return Ok(Action::await_change());
+        forget(&ctx, &reference);
+        return released;
     }
-    let applied = tenant.status.as_ref().and_then(|s| s.applied.clone());
-    let Some(applied) = applied else {
+    // Only the spec's ccid, and only if this tenant provisioned it (or may have:
+    // see `pendingCcid`): status alone never decides what is deleted.
+    let ccid = tenant.spec.tenant.ccid.clone();
+    let status = tenant.status.as_ref();
+    let provisioned = status
+        .and_then(|s| s.applied.as_ref())
+        .is_some_and(|a| a.ccid == ccid)
+        || status.and_then(|s| s.pending_ccid.as_deref()) == Some(ccid.as_str());
+    if !provisioned {
         // Never provisioned (or lost a ccid claim): nothing to remove.
-        return Ok(Action::await_change());
-    };
+        forget(&ctx, &reference);
+        return released;
+    }
+    let claimed_by_another = ctx.all_tenants().iter().any(|t| {
+        t.spec.tenant.ccid == ccid
+            && t.uid() != tenant.uid()
+            && t.metadata.deletion_timestamp.is_none()
+    });
     let removal = match tenant.spec.deletion_policy {
+        _ if claimed_by_another => {
+            let note = format!("ccid {ccid} is claimed by another IwdTenant: left in IWD for it");
+            ctx.event(&tenant, EventType::Normal, "Orphaned", "Deprovision", note)
+                .await;
+            forget(&ctx, &reference);
+            return released;
+        }
         DeletionPolicy::Orphan => {
-            ctx.event(
-                &tenant,
-                EventType::Normal,
-                "Orphaned",
-                "Deprovision",
-                format!("deletionPolicy Orphan: ccid {} left in IWD", applied.ccid),
-            )
-            .await;
-            return Ok(Action::await_change());
+            let note = format!("deletionPolicy Orphan: ccid {ccid} left in IWD");
+            ctx.event(&tenant, EventType::Normal, "Orphaned", "Deprovision", note)
+                .await;
+            forget(&ctx, &reference);
+            return released;
         }
         DeletionPolicy::DeleteServices => Removal::Services(&tenant.spec.delete_services),
         DeletionPolicy::DeleteTenant => Removal::Tenant,
     };
     match ctx
         .iwd
-        .deprovision(&applied.fingerprint.iwd_url, &applied.ccid, removal)
+        .deprovision(&ctx.settings.iwd_url, &ccid, removal)
         .await
     {
         Ok(deleted) => {
@@ -444,29 +538,38 @@ async fn cleanup(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Er
                 Deleted::Removed => "removed",
                 Deleted::AlreadyGone => "was already gone",
             };
-            tracing::info!(ccid = %applied.ccid, what, "deprovisioned in IWD");
+            tracing::info!(ccid = %ccid, what, "deprovisioned in IWD");
+            let note = format!("ccid {ccid} {what} in IWD");
             ctx.event(
                 &tenant,
                 EventType::Normal,
                 "Deprovisioned",
                 "Deprovision",
-                format!("ccid {} {what} in IWD", applied.ccid),
+                note,
             )
             .await;
-            ctx.reset_backoff(&reference);
-            lock(&ctx.digests).remove(&reference);
-            Ok(Action::await_change())
+            forget(&ctx, &reference);
+            released
         }
         Err(error) => {
-            let changed = ready_reason(&tenant)
-                .is_none_or(|(reason, _)| reason != "Deprovisioning")
-                || !ready_reason(&tenant).is_some_and(|(_, m)| m.contains(&error.to_string()));
+            // Retried after the backoff (or on a change for terminal errors),
+            // whatever event wakes the tenant meanwhile: see `reconcile`.
+            let wait = (!error.is_terminal()).then(|| ctx.backoff(&reference, error.retry_after()));
+            let retry = DeleteRetry {
+                at: wait.map(|w| tokio::time::Instant::now() + w),
+                generation: tenant.metadata.generation.unwrap_or_default(),
+                key_epoch: ctx.key_epoch.load(std::sync::atomic::Ordering::SeqCst),
+            };
+            lock(&ctx.delete_retry).insert(reference.clone(), retry);
+            let changed =
+                ready_reason(&tenant).is_none_or(|(reason, _)| reason != "Deprovisioning");
             let generation = tenant.metadata.generation.unwrap_or_default();
+            let now = Time(jiff::Timestamp::now());
             let next = status::next(
                 tenant.status.as_ref(),
                 generation,
                 Outcome::Deprovisioning(&error),
-                Time(jiff::Timestamp::now()),
+                now,
             );
             write_status(&tenant, next, &ctx).await?;
             tracing::warn!(reason = error.reason(), message = %error, "deprovisioning failed");
@@ -488,6 +591,15 @@ async fn cleanup(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Er
 async fn reconcile(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = tenant.namespace().unwrap_or_default();
     let reference = ObjectRef::from_obj(&*tenant);
+    // A deletion that failed waits for its backoff (transient) or for a change of
+    // the spec or the key file (terminal), whatever else wakes the tenant.
+    if tenant.metadata.deletion_timestamp.is_some() {
+        match ctx.delete_wait(&tenant) {
+            Some(Some(left)) => return Ok(Action::requeue(left)),
+            Some(None) => return Ok(Action::await_change()),
+            None => {}
+        }
+    }
     let span = tracing::info_span!("reconcile", tenant = %tenant.name_any(), namespace = %namespace,
         generation = tenant.metadata.generation.unwrap_or_default());
     let api: Api<IwdTenant> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -506,11 +618,15 @@ async fn reconcile(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, 
         Err(finalizer::Error::CleanupFailed(error)) if error.is_terminal() => {
             Ok(Action::await_change())
         }
-        Err(finalizer::Error::CleanupFailed(error)) | Err(finalizer::Error::ApplyFailed(error)) => {
-            Ok(Action::requeue(
-                ctx.backoff(&reference, error.retry_after()),
-            ))
+        Err(finalizer::Error::CleanupFailed(_)) => {
+            let wait = lock(&ctx.delete_retry).get(&reference).and_then(|r| r.at);
+            Ok(Action::requeue(wait.map_or(Duration::from_secs(1), |at| {
+                at.saturating_duration_since(tokio::time::Instant::now())
+            })))
         }
+        Err(finalizer::Error::ApplyFailed(error)) => Ok(Action::requeue(
+            ctx.backoff(&reference, error.retry_after()),
+        )),
         Err(other) => Err(Error::Kube(other.to_string())),
     }
 }
@@ -542,13 +658,17 @@ pub fn scopes(
     }
 }
 
-/// Runs the controllers until a shutdown signal.
+/// Runs the controllers until `stop` fires; then no new work is taken and the
+/// reconciles in flight finish. `health.synced` turns true once every tenant
+/// watch has its initial list.
 pub async fn run(
     client: Client,
     iwd: IwdClient,
     settings: Settings,
     namespaces: &[String],
     key_changes: tokio::sync::mpsc::Receiver<()>,
+    stop: broadcast::Sender<()>,
+    health: Arc<crate::admin::Health>,
 ) -> anyhow::Result<()> {
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
@@ -581,7 +701,12 @@ pub async fn run(
                 },
             )
             .reconcile_all_on(tokio_stream_from_broadcast(key_tx.subscribe()).map(|_| ()))
-            .shutdown_on_signal();
+            .graceful_shutdown_on({
+                let mut stop = stop.subscribe();
+                async move {
+                    let _ = stop.recv().await;
+                }
+            });
         controllers.push(controller);
     }
     let ctx = Arc::new(Context {
@@ -595,11 +720,29 @@ pub async fn run(
             .map_err(|_| anyhow::anyhow!("cannot generate a random key"))?,
         attempts: Mutex::default(),
         failures: Mutex::default(),
+        delete_retry: Mutex::default(),
+        key_epoch: std::sync::atomic::AtomicU64::new(0),
+    });
+    let synced_stores = ctx.stores.clone();
+    tokio::spawn(async move {
+        for store in synced_stores {
+            if store.wait_until_ready().await.is_err() {
+                return;
+            }
+        }
+        health
+            .synced
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!("tenant watches synced");
     });
     // Key file changes wake every controller.
+    let epoch_ctx = ctx.clone();
     tokio::spawn(async move {
         let mut key_changes = key_changes;
         while key_changes.recv().await.is_some() {
+            epoch_ctx
+                .key_epoch
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let _ = key_tx.send(());
         }
     });

@@ -29,6 +29,7 @@ pub const DURATION_PATTERN: &str = r"^(0|([0-9]+(ms|s|m|h))+)$";
     shortname = "iwdt",
     category = "iwd",
     doc = "An IWD tenant, provisioned through the IWD provisioning API by iwd-operator.",
+    validation = kube::core::Rule::new("size(self.metadata.name) <= 63").message("metadata.name must be at most 63 characters (it names the generated <name>-iwd-api-keys Secret and labels it)"),
     namespaced,
     status = "IwdTenantStatus",
     printcolumn = r#"{"name":"CCID","type":"string","jsonPath":".spec.tenant.ccid"}"#,
@@ -68,12 +69,13 @@ pub struct IwdTenantSpec {
     pub delete_services: Vec<IwdService>,
 
     /// How often to re-send the whole configuration even when nothing changed, e.g.
-    /// `1h` (`0` turns it off; unset uses the operator's `--resync-interval`, off by
-    /// default). IWD has no read endpoint, so re-sending is the only repair of drift —
+    /// `1h`; at least `1m` (`0` turns it off; unset uses the operator's
+    /// `--resync-interval`, off by default). IWD has no read endpoint, so re-sending is the only repair of drift —
     /// but a re-send also resets what IWD administrators changed since (provisioning
     /// writes default options, categories, filters and prioritization).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h))+)$"))]
+    #[schemars(regex(pattern = r"^(0|([0-9]+(ms|s|m|h))+)$"), length(max = 32))]
+    #[x_kube(validation = kube::core::Rule::new("self == '0' || duration(self) >= duration('1m')").message("resyncInterval must be 0 (off) or at least 1m"))]
     pub resync_interval: Option<String>,
 
     /// Stop every call to IWD for this tenant. Deleting a suspended tenant makes no
@@ -314,6 +316,10 @@ pub struct IwdTenantStatus {
     /// The last configuration IWD accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<Applied>,
+    /// A ccid whose provisioning call failed in a way that may still have taken
+    /// effect (a timeout or a 5xx); deletion deprovisions it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_ccid: Option<String>,
 }
 
 /// What was last provisioned: the ccid, when, and the identity of every input.

@@ -25,6 +25,8 @@ pub struct IwdClient {
     http: reqwest::Client,
     key: Arc<KeyFile>,
     limiter: Limiter,
+    /// Cleared when leadership is lost: calls stop at once.
+    may_call: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What a DELETE found.
@@ -42,7 +44,17 @@ pub enum Removal<'a> {
 
 impl IwdClient {
     pub fn new(http: reqwest::Client, key: Arc<KeyFile>, limiter: Limiter) -> Self {
-        Self { http, key, limiter }
+        Self {
+            http,
+            key,
+            limiter,
+            may_call: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        }
+    }
+
+    /// The switch that stops every further call (set false on losing the Lease).
+    pub fn call_switch(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.may_call.clone()
     }
 
     /// Builds the HTTP client: rustls with the platform's roots plus an optional
@@ -54,7 +66,10 @@ impl IwdClient {
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("iwd-operator/", env!("CARGO_PKG_VERSION")));
+            .user_agent(concat!("iwd-operator/", env!("CARGO_PKG_VERSION")))
+            // Never follow a redirect: it would carry the x-api-key (and the body's
+            // secrets) to another address, or turn a POST into a GET.
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(pem) = ca_pem {
             for certificate in reqwest::Certificate::from_pem_bundle(pem)? {
                 builder = builder.add_root_certificate(certificate);
@@ -148,8 +163,21 @@ impl IwdClient {
         secrets: &[SecretString],
     ) -> Result<Answer, Error> {
         let _permit = self.limiter.acquire().await;
+        // A replica that lost its Lease makes no further call (another leads now).
+        if !self.may_call.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::IwdUnavailable {
+                message: "this replica is no longer the leader".into(),
+                retry_after: None,
+            });
+        }
         let response = match request.send().await {
             Ok(response) => response,
+            Err(error) if error.is_builder() => {
+                return Err(Error::IwdUnauthorized {
+                    status: 0,
+                    message: "the request could not be built: check --iwd-url and that the key file holds a plain text key".into(),
+                });
+            }
             Err(error) => {
                 let what = if error.is_timeout() {
                     "the call timed out"
@@ -180,7 +208,11 @@ impl IwdClient {
                 status,
                 message: message(),
             }),
-            409 | 429 | 500..=599 => Err(Error::IwdUnavailable {
+            300..=399 => Err(Error::IwdRejected {
+                status,
+                message: "IWD answered with a redirect, which the operator does not follow; set --iwd-url to the final address".into(),
+            }),
+            408 | 409 | 429 | 500..=599 => Err(Error::IwdUnavailable {
                 message: format!("HTTP {status}: {}", message()),
                 retry_after,
             }),
@@ -216,8 +248,14 @@ pub fn error_text(status: u16, body: &str, secrets: &[SecretString]) -> String {
     let mut text = from_json.unwrap_or_else(|| body.to_owned());
     for secret in secrets {
         let value = secret.expose_secret();
-        if !value.is_empty() {
-            text = text.replace(value, "<redacted>");
+        if value.is_empty() {
+            continue;
+        }
+        // As sent, and as it would appear inside a JSON string.
+        let escaped = serde_json::to_string(value).unwrap_or_default();
+        let escaped = escaped.trim_matches('"');
+        for form in [value, escaped] {
+            text = text.replace(form, "<redacted>");
         }
     }
     let mut text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod apikeys;
 pub mod body;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod duration;
 pub mod error;
 pub mod iwd;
 pub mod keyfile;
+pub mod leader;
 pub mod limiter;
 pub mod render;
 pub mod secrets;

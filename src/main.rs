@@ -7,12 +7,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use iwd_operator::admin::{self, Health};
 use iwd_operator::cli::{Cli, Command, RunArgs};
 use iwd_operator::controller::{self, Settings};
 use iwd_operator::iwd::IwdClient;
 use iwd_operator::keyfile::KeyFile;
+use iwd_operator::leader::{Election, Leadership};
 use iwd_operator::limiter::Limiter;
 use iwd_operator::{crd, render, telemetry};
+use std::sync::atomic::Ordering;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -65,9 +68,95 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         resync_interval: args.resync_interval,
         concurrency: args.concurrency,
     };
+    let health = Arc::new(Health::default());
+    admin::serve(args.health_addr, health.clone()).await?;
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+
+    // Leader election first: a standby is ready (it knows its role) but idle.
+    let mut leadership = None;
+    if args.leader_election {
+        let election = Election {
+            namespace: args.leader_election_namespace.clone(),
+            lease_name: args.leader_election_lease.clone(),
+            identity: std::env::var("POD_NAME")
+                .unwrap_or_else(|_| format!("iwd-operator-{}", std::process::id())),
+            duration: args.lease_duration,
+        };
+        let mut elected = Leadership::start(client.clone(), &election).await?;
+        health.standby.store(true, Ordering::SeqCst);
+        tracing::info!(lease = %election.lease_name, identity = %election.identity, "standing by for leadership");
+        tokio::select! {
+            acquired = elected.acquired() => acquired?,
+            _ = shutdown_signal() => {
+                elected.release().await;
+                return Ok(());
+            }
+        }
+        health.standby.store(false, Ordering::SeqCst);
+        tracing::info!("leading: starting to reconcile");
+        leadership = Some(elected);
+    }
+
+    // Stop on SIGTERM/SIGINT, or when leadership is lost.
+    let mut lost = leadership.as_ref().map(Leadership::watch);
+    let stopper = stop.clone();
+    let call_switch = iwd.call_switch();
+    let lost_leadership = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lost_flag = lost_leadership.clone();
+    let stopped = tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("shutting down"),
+            _ = async {
+                match lost.as_mut() {
+                    Some(state) => { let _ = state.wait_for(|leading| !*leading).await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {
+                tracing::error!("lost the Lease: stopping");
+                call_switch.store(false, Ordering::SeqCst);
+                lost_flag.store(true, Ordering::SeqCst);
+            }
+        }
+        let _ = stopper.send(());
+    });
+
     tracing::info!(namespaces = ?args.namespaces, "starting");
     let key_changes = key.watch(args.key_check_interval);
-    controller::run(client, iwd, settings, &args.namespaces, key_changes).await?;
+    let controllers = controller::run(
+        client,
+        iwd,
+        settings,
+        &args.namespaces,
+        key_changes,
+        stop,
+        health,
+    );
+    tokio::pin!(controllers);
+    tokio::select! {
+        result = &mut controllers => result?,
+        _ = async {
+            let _ = stopped.await;
+            tokio::time::sleep(args.shutdown_timeout).await;
+        } => tracing::warn!("reconciles still in flight after the shutdown timeout were abandoned"),
+    }
+    if let Some(leadership) = leadership {
+        leadership.release().await;
+    }
+    if lost_leadership.load(Ordering::SeqCst) {
+        anyhow::bail!("lost leadership");
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

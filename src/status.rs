@@ -66,6 +66,7 @@ pub fn next(
     let previous = previous.unwrap_or(&empty);
     let old = &previous.conditions;
     let mut applied = previous.applied.clone();
+    let mut pending_ccid = previous.pending_ccid.clone();
     let mut wanted_conditions = Vec::new();
     match outcome {
         Outcome::Provisioned {
@@ -73,6 +74,7 @@ pub fn next(
         } => {
             let message = format!("ccid {} is provisioned in IWD", now_applied.ccid);
             applied = Some(now_applied);
+            pending_ccid = None;
             wanted_conditions.push(wanted(READY, "True", "Provisioned", message));
         }
         Outcome::Suspended => {
@@ -112,6 +114,7 @@ pub fn next(
             .map(|w| condition(old, w, generation, &now))
             .collect(),
         applied,
+        pending_ccid,
     }
 }
 

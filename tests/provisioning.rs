@@ -417,11 +417,10 @@ async fn spec_iwd_url_fills_the_body_but_calls_go_to_the_operators_url() {
 
 #[tokio::test]
 async fn a_resync_interval_re_sends_the_configuration() {
-    let h = Harness::new("resync").await;
+    // The operator-wide interval (trusted, so not bound by the tenants' 1m floor).
+    let h = Harness::with_args("resync", &["--resync-interval=2s"]).await;
     h.put_credentials().await;
-    let mut spec = tenant_spec(CCID);
-    spec["resyncInterval"] = json!("2s");
-    h.create_tenant("t", spec).await;
+    h.create_tenant("t", tenant_spec(CCID)).await;
     h.wait_ready("t").await;
     tokio::time::sleep(Duration::from_millis(5_500)).await;
     let posts = h.calls_of("POST");
@@ -432,7 +431,7 @@ async fn a_resync_interval_re_sends_the_configuration() {
         "a re-send is the same body"
     );
 
-    // Resync off again: quiet.
+    // Resync off for this tenant: quiet.
     h.patch_spec("t", json!({"resyncInterval": "0"})).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let settled = h.calls().len();

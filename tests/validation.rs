@@ -121,6 +121,11 @@ async fn bad_manifests_are_rejected_with_the_field_named() {
             "each service may be listed once",
         ),
         ("/resyncInterval", json!("5 minutes"), "spec.resyncInterval"),
+        (
+            "/resyncInterval",
+            json!("2s"),
+            "resyncInterval must be 0 (off) or at least 1m",
+        ),
         ("/suspend", json!("yes"), "spec.suspend"),
         ("/iwd/dataMart", json!(true), ""), // valid on its own: generated keys
     ];
@@ -161,6 +166,25 @@ async fn bad_manifests_are_rejected_with_the_field_named() {
         }
     }
     assert!(rejected >= 15);
+
+    // A name too long for the generated Secret and its label.
+    let name = "n".repeat(64);
+    let mut params = PatchParams::apply("tests");
+    params.field_validation = Some(ValidationDirective::Strict);
+    let error = api
+        .patch(
+            &name,
+            &params,
+            &Patch::Apply(&manifest(&name, tenant_spec(CCID))),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("metadata.name must be at most 63 characters"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ const GUARD: &str = r#"
 exec 3<&0 0</dev/null
 "$@" &
 child=$!
+echo "$child" > "$GUARD_PIDFILE"
 {
   cat <&3 >/dev/null
   kill -TERM "$child" 2>/dev/null
@@ -34,6 +35,7 @@ pub struct Guarded {
     guard: Child,
     lifeline: Option<ChildStdin>,
     log: PathBuf,
+    pidfile: PathBuf,
 }
 
 impl Guarded {
@@ -45,7 +47,10 @@ impl Guarded {
         env: &[(&str, &str)],
     ) -> Result<Self> {
         let output = File::options().create(true).append(true).open(log)?;
+        let pidfile = log.with_extension("pid");
+        let _ = std::fs::remove_file(&pidfile);
         let mut command = Command::new("sh");
+        command.env("GUARD_PIDFILE", &pidfile);
         command
             .arg("-c")
             .arg(GUARD)
@@ -66,7 +71,31 @@ impl Guarded {
             lifeline: guard.stdin.take(),
             guard,
             log: log.to_owned(),
+            pidfile,
         })
+    }
+
+    /// Kills the binary with SIGKILL, as a node failure would, and waits for it.
+    pub fn kill_hard(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let pid = loop {
+            if let Some(pid) = std::fs::read_to_string(&self.pidfile)
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+            {
+                break Some(pid);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(pid) = pid {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        self.stop();
     }
 
     pub fn name(&self) -> &str {

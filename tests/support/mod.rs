@@ -122,6 +122,7 @@ impl Harness {
             "--key-check-interval=200ms".into(),
             "--request-timeout=3s".into(),
             "--iwd-rate-limit=50".into(),
+            "--health-addr=127.0.0.1:0".into(),
         ];
         args.extend(self.extra_args.iter().cloned());
         let kubeconfig = self

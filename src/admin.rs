@@ -1,0 +1,56 @@
+//! The admin HTTP server: `/healthz` (the process is alive and serving) and
+//! `/readyz` (the tenant watches have synced, and — with leader election — this
+//! replica knows whether it leads or stands by).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+/// What `/readyz` reports, updated by the controller and the leader elector.
+#[derive(Default)]
+pub struct Health {
+    /// Every tenant store has its initial list.
+    pub synced: AtomicBool,
+    /// Standing by for leadership (ready, but not reconciling).
+    pub standby: AtomicBool,
+}
+
+impl Health {
+    pub fn ready(&self) -> bool {
+        self.synced.load(Ordering::SeqCst) || self.standby.load(Ordering::SeqCst)
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, &'static str) {
+    if health.ready() {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "watches not synced yet\n")
+    }
+}
+
+/// Binds and serves in the background; returns the bound address.
+pub async fn serve(addr: SocketAddr, health: Arc<Health>) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(health);
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "the admin server stopped");
+        }
+    });
+    tracing::info!(%bound, "admin server listening (/healthz, /readyz)");
+    Ok(bound)
+}
