@@ -13,7 +13,7 @@ help:
 	@echo "make test     build the test bed if needed, then run every test"
 	@echo "make crds     regenerate crds/ from the Rust types"
 	@echo "make testenv  build the control-plane binaries and print their folder"
-	@echo "make lint     cargo fmt --check, clippy -D warnings, gofmt"
+	@echo "make lint     cargo fmt --check, clippy -D warnings, gofmt, hadolint"
 
 demo:
 	@hack/demo.sh
@@ -34,6 +34,7 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	test -z "$$(gofmt -l hack)" || { gofmt -l hack; exit 1; }
+	hadolint Dockerfile
 
 fmt:
 	cargo fmt --all

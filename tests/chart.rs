@@ -186,7 +186,11 @@ fn the_values_schema_rejects_bad_values() {
             vec!["--set", "operator.logFormat=xml"],
             "/operator/logFormat",
         ),
-        (vec!["--set", "replicaCount=3"], "/replicaCount"),
+        (vec!["--set", "replicaCount=-1"], "/replicaCount"),
+        (
+            vec!["--set", "leaderElection.leaseDuration=soon"],
+            "/leaderElection/leaseDuration",
+        ),
         (
             vec!["--set", "operator.watchNamespaces={Team_A}"],
             "/operator/watchNamespaces/0",

@@ -59,6 +59,11 @@ pub fn plane() -> &'static ControlPlane {
     plane
 }
 
+/// The control plane without the CRD (for tests that install it with Helm).
+pub fn bare_plane() -> &'static ControlPlane {
+    ControlPlane::shared().expect("the control plane starts; integration tests are never skipped")
+}
+
 pub struct Harness {
     pub plane: &'static ControlPlane,
     pub ns: String,
@@ -80,7 +85,11 @@ impl Harness {
     }
 
     pub async fn with_args(prefix: &str, extra_args: &[&str]) -> Self {
-        let plane = plane();
+        Self::on(plane(), prefix, extra_args).await
+    }
+
+    /// On a given control plane (see [`bare_plane`]).
+    pub async fn on(plane: &'static ControlPlane, prefix: &str, extra_args: &[&str]) -> Self {
         let ns = plane.namespace(prefix).await.unwrap();
         let client = plane.client().await.unwrap();
         let sim = Simulator::start(ADMIN_KEY).await.unwrap();

@@ -60,3 +60,7 @@ api-key
   resources: [events]
   verbs: [create, patch]
 {{- end -}}
+
+{{- define "iwd-operator.leaderElection" -}}
+{{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) -}}true{{- end -}}
+{{- end -}}
