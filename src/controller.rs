@@ -210,6 +210,18 @@ fn resync_interval(tenant: &IwdTenant, settings: &Settings) -> Duration {
     }
 }
 
+/// Waits until a store has its initial list; `false` if its writer is gone.
+/// Polled again and again: kube-runtime wakes only the latest waiter of a
+/// store's readiness, and several tasks wait on it.
+async fn store_ready(store: &Store<IwdTenant>) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
+            Ok(result) => return result.is_ok(),
+            Err(_) => continue,
+        }
+    }
+}
+
 /// What a successful apply did.
 struct Provisioned {
     applied: Applied,
@@ -225,10 +237,9 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Fai
 
     // Claims are judged on the full picture: every watched namespace listed.
     for store in &ctx.stores {
-        store
-            .wait_until_ready()
-            .await
-            .map_err(|e| Failed::from(Error::Kube(e.to_string())))?;
+        if !store_ready(store).await {
+            return Err(Error::Kube("the tenant watch stopped".into()).into());
+        }
     }
     if let Some(owner) = ccid_owner(&ctx.all_tenants(), ccid)
         && owner.uid() != tenant.uid()
@@ -726,8 +737,16 @@ pub async fn run(
     let synced_stores = ctx.stores.clone();
     tokio::spawn(async move {
         for store in synced_stores {
-            if store.wait_until_ready().await.is_err() {
-                return;
+            // Polled again and again: kube-runtime wakes only the latest waiter of
+            // a store's readiness, and the controller waits on it too.
+            loop {
+                match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready())
+                    .await
+                {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => continue,
+                }
             }
         }
         health
