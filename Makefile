@@ -6,7 +6,7 @@ SHELL := bash
 # kubectl, helm). An existing envtest folder in KUBEBUILDER_ASSETS is used as is.
 TESTENV = $(if $(KUBEBUILDER_ASSETS),$(KUBEBUILDER_ASSETS),$(shell hack/controlplane/build.sh))
 
-.PHONY: help demo test testenv lint fmt crds
+.PHONY: help demo test testenv lint fmt crds argocd-cm
 
 help:
 	@echo "make demo     run the operator end to end on a local control plane"
@@ -21,6 +21,9 @@ demo:
 crds:
 	cargo run --quiet --bin iwd-operator -- crd > crds/iwd.cxops.io_iwdtenants.yaml
 	cp crds/iwd.cxops.io_iwdtenants.yaml charts/iwd-operator/files/
+
+argocd-cm:
+	hack/argocd-cm.sh
 
 testenv:
 	@hack/controlplane/build.sh

@@ -27,6 +27,7 @@ use crate::body::{self, WIRE_VERSION};
 use crate::crd::{Applied, DeletionPolicy, Fingerprint, IwdTenant, IwdTenantStatus};
 use crate::error::Error;
 use crate::iwd::{Deleted, IwdClient, Removal};
+use crate::metrics::{Metrics, ReadyLabels, ReasonLabel, ResultLabel};
 use crate::status::{self, Outcome};
 use crate::{apikeys, duration, secrets};
 
@@ -66,6 +67,39 @@ pub struct Context {
     delete_retry: Mutex<HashMap<ObjectRef<IwdTenant>, DeleteRetry>>,
     /// Bumped whenever the admin key file changes.
     key_epoch: std::sync::atomic::AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+/// Sets the `tenants` gauge from the tenant caches.
+fn count_tenants(ctx: &Context) {
+    let mut counts: HashMap<ReadyLabels, i64> = HashMap::new();
+    for tenant in ctx.all_tenants() {
+        let (ready, reason) = match tenant
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == status::READY))
+        {
+            Some(c) => (c.status.clone(), c.reason.clone()),
+            None => ("Unknown".to_owned(), "None".to_owned()),
+        };
+        *counts.entry(ReadyLabels { ready, reason }).or_default() += 1;
+    }
+    ctx.metrics.tenants.clear();
+    for (labels, n) in counts {
+        ctx.metrics.tenants.get_or_create(&labels).set(n);
+    }
+}
+
+fn record(ctx: &Context, result: &'static str) {
+    ctx.metrics.reconciles.get_or_create(&ResultLabel { result }).inc();
+}
+
+fn record_error(ctx: &Context, error: &Error) {
+    record(ctx, "failed");
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&ReasonLabel { reason: error.reason().to_owned() })
+        .inc();
 }
 
 /// When a failed deletion may be tried again.
@@ -399,8 +433,20 @@ async fn apply(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Erro
         let next = status::next(tenant.status.as_ref(), generation, Outcome::Suspended, now);
         write_status(&tenant, next, &ctx).await?;
         ctx.reset_backoff(&reference);
+        record(&ctx, "suspended");
         return Ok(Action::await_change());
     }
+    // A tenant seen for the first time says at once that work has started, so that
+    // waiters (kstatus, Argo CD) do not take the missing status for "done".
+    let tenant = if tenant.status.is_none() {
+        let started = status::next(None, generation, Outcome::Provisioning, now.clone());
+        write_status(&tenant, started.clone(), &ctx).await?;
+        let mut seen = (*tenant).clone();
+        seen.status = Some(started);
+        Arc::new(seen)
+    } else {
+        tenant
+    };
     match provision(&tenant, &ctx).await {
         Ok(done) => {
             let ccid = done.applied.ccid.clone();
@@ -414,6 +460,7 @@ async fn apply(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Erro
             );
             write_status(&tenant, next, &ctx).await?;
             ctx.reset_backoff(&reference);
+            record(&ctx, if done.called { "provisioned" } else { "unchanged" });
             if done.called {
                 tracing::info!(ccid, "provisioned in IWD");
                 ctx.event(
@@ -449,6 +496,7 @@ async fn apply(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Erro
                 next.pending_ccid = None;
             }
             write_status(&tenant, next, &ctx).await?;
+            record_error(&ctx, &error);
             tracing::warn!(reason = error.reason(), message = %error, "provisioning failed");
             if changed {
                 let reason = match &error {
@@ -583,6 +631,7 @@ async fn cleanup(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Er
                 now,
             );
             write_status(&tenant, next, &ctx).await?;
+            record_error(&ctx, &error);
             tracing::warn!(reason = error.reason(), message = %error, "deprovisioning failed");
             if changed {
                 ctx.event(
@@ -611,6 +660,20 @@ async fn reconcile(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, 
             None => {}
         }
     }
+    ctx.metrics.reconciles_in_flight.inc();
+    let started = std::time::Instant::now();
+    let result = reconcile_inner(tenant, ctx.clone(), namespace, reference).await;
+    ctx.metrics.reconciles_in_flight.dec();
+    ctx.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn reconcile_inner(
+    tenant: Arc<IwdTenant>,
+    ctx: Arc<Context>,
+    namespace: String,
+    reference: ObjectRef<IwdTenant>,
+) -> Result<Action, Error> {
     let span = tracing::info_span!("reconcile", tenant = %tenant.name_any(), namespace = %namespace,
         generation = tenant.metadata.generation.unwrap_or_default());
     let api: Api<IwdTenant> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -672,6 +735,7 @@ pub fn scopes(
 /// Runs the controllers until `stop` fires; then no new work is taken and the
 /// reconciles in flight finish. `health.synced` turns true once every tenant
 /// watch has its initial list.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     client: Client,
     iwd: IwdClient,
@@ -680,6 +744,7 @@ pub async fn run(
     key_changes: tokio::sync::mpsc::Receiver<()>,
     stop: broadcast::Sender<()>,
     health: Arc<crate::admin::Health>,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<()> {
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
@@ -733,6 +798,15 @@ pub async fn run(
         failures: Mutex::default(),
         delete_retry: Mutex::default(),
         key_epoch: std::sync::atomic::AtomicU64::new(0),
+        metrics,
+    });
+    // Tenants by Ready status and reason, recounted from the caches (no API call).
+    let count_ctx = ctx.clone();
+    tokio::spawn(async move {
+        loop {
+            count_tenants(&count_ctx);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
     });
     let synced_stores = ctx.stores.clone();
     tokio::spawn(async move {

@@ -16,6 +16,7 @@ use crate::body::{self, RequestBody};
 use crate::error::Error;
 use crate::keyfile::KeyFile;
 use crate::limiter::Limiter;
+use crate::metrics::Metrics;
 
 /// How much of IWD's error text a message keeps.
 const MAX_MESSAGE: usize = 300;
@@ -27,6 +28,7 @@ pub struct IwdClient {
     limiter: Limiter,
     /// Cleared when leadership is lost: calls stop at once.
     may_call: Arc<std::sync::atomic::AtomicBool>,
+    metrics: Arc<Metrics>,
 }
 
 /// What a DELETE found.
@@ -43,12 +45,13 @@ pub enum Removal<'a> {
 }
 
 impl IwdClient {
-    pub fn new(http: reqwest::Client, key: Arc<KeyFile>, limiter: Limiter) -> Self {
+    pub fn new(http: reqwest::Client, key: Arc<KeyFile>, limiter: Limiter, metrics: Arc<Metrics>) -> Self {
         Self {
             http,
             key,
             limiter,
             may_call: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            metrics,
         }
     }
 
@@ -105,7 +108,7 @@ impl IwdClient {
         let mut secrets = Vec::new();
         body::secret_values(&body.root, &mut secrets);
         secrets.push(key);
-        match self.send(request, &secrets).await? {
+        match self.send("POST", request, &secrets).await? {
             Answer::Success => Ok(()),
             Answer::NotFound(message) => Err(Error::IwdRejected {
                 status: 404,
@@ -151,7 +154,7 @@ impl IwdClient {
             .http
             .delete(url)
             .header("x-api-key", key.expose_secret());
-        match self.send(request, &[key]).await? {
+        match self.send("DELETE", request, &[key]).await? {
             Answer::Success => Ok(Deleted::Removed),
             Answer::NotFound(_) => Ok(Deleted::AlreadyGone),
         }
@@ -159,10 +162,17 @@ impl IwdClient {
 
     async fn send(
         &self,
+        method: &'static str,
         request: reqwest::RequestBuilder,
         secrets: &[SecretString],
     ) -> Result<Answer, Error> {
-        let _permit = self.limiter.acquire().await;
+        self.metrics.iwd_calls_waiting.inc();
+        let permit = self.limiter.acquire().await;
+        self.metrics.iwd_calls_waiting.dec();
+        self.metrics
+            .rate_limiter_wait
+            .observe(permit.waited.as_secs_f64());
+        let started = std::time::Instant::now();
         // A replica that lost its Lease makes no further call (another leads now).
         if !self.may_call.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(Error::IwdUnavailable {
@@ -170,7 +180,13 @@ impl IwdClient {
                 retry_after: None,
             });
         }
-        let response = match request.send().await {
+        let sent = request.send().await;
+        self.metrics.iwd_call(
+            method,
+            sent.as_ref().ok().map(|r| r.status().as_u16()),
+            started.elapsed(),
+        );
+        let response = match sent {
             Ok(response) => response,
             Err(error) if error.is_builder() => {
                 return Err(Error::IwdUnauthorized {

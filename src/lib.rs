@@ -17,6 +17,7 @@ pub mod iwd;
 pub mod keyfile;
 pub mod leader;
 pub mod limiter;
+pub mod metrics;
 pub mod render;
 pub mod secrets;
 pub mod status;

@@ -14,6 +14,7 @@ use iwd_operator::iwd::IwdClient;
 use iwd_operator::keyfile::KeyFile;
 use iwd_operator::leader::{Election, Leadership};
 use iwd_operator::limiter::Limiter;
+use iwd_operator::metrics::Metrics;
 use iwd_operator::{crd, render, telemetry};
 use std::sync::atomic::Ordering;
 
@@ -55,10 +56,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let http = IwdClient::http_client(ca.as_deref(), args.request_timeout)?;
+    let metrics = Metrics::shared();
     let iwd = IwdClient::new(
         http,
         key.clone(),
         Limiter::new(args.iwd_rate_limit, args.iwd_max_in_flight),
+        metrics.clone(),
     );
     let client = kube::Client::try_default()
         .await
@@ -69,7 +72,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
     };
     let health = Arc::new(Health::default());
-    admin::serve(args.health_addr, health.clone()).await?;
+    admin::serve(args.health_addr, health.clone(), metrics.clone()).await?;
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
 
     // Leader election first: a standby is ready (it knows its role) but idle.
@@ -94,6 +97,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         health.standby.store(false, Ordering::SeqCst);
         tracing::info!("leading: starting to reconcile");
+        metrics.leader.set(1);
         leadership = Some(elected);
     }
 
@@ -101,6 +105,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut lost = leadership.as_ref().map(Leadership::watch);
     let stopper = stop.clone();
     let call_switch = iwd.call_switch();
+    let lost_metrics = metrics.clone();
     let lost_leadership = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let lost_flag = lost_leadership.clone();
     let stopped = tokio::spawn(async move {
@@ -114,12 +119,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             } => {
                 tracing::error!("lost the Lease: stopping");
                 call_switch.store(false, Ordering::SeqCst);
+                lost_metrics.leader.set(0);
                 lost_flag.store(true, Ordering::SeqCst);
             }
         }
         let _ = stopper.send(());
     });
 
+    if !args.leader_election {
+        metrics.leader.set(1);
+    }
     tracing::info!(namespaces = ?args.namespaces, "starting");
     let key_changes = key.watch(args.key_check_interval);
     let controllers = controller::run(
@@ -130,6 +139,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         key_changes,
         stop,
         health,
+        metrics,
     );
     tokio::pin!(controllers);
     tokio::select! {

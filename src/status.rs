@@ -16,6 +16,8 @@ pub const STALLED: &str = "Stalled";
 pub enum Outcome<'a> {
     /// The current inputs are provisioned (just now, or earlier and unchanged).
     Provisioned { applied: Applied },
+    /// First sighting: the work is starting (kstatus reads it as in progress).
+    Provisioning,
     /// The tenant is suspended: no remote calls.
     Suspended,
     /// Something failed; terminal errors stall, the rest retry.
@@ -76,6 +78,11 @@ pub fn next(
             applied = Some(now_applied);
             pending_ccid = None;
             wanted_conditions.push(wanted(READY, "True", "Provisioned", message));
+        }
+        Outcome::Provisioning => {
+            let message = "provisioning in IWD has started".to_owned();
+            wanted_conditions.push(wanted(READY, "False", "Provisioning", message.clone()));
+            wanted_conditions.push(wanted(RECONCILING, "True", "Provisioning", message));
         }
         Outcome::Suspended => {
             let ready_status = old.iter().find(|c| c.type_ == READY).map_or("False", |c| {
@@ -214,6 +221,15 @@ mod tests {
         assert_eq!(
             failed.applied, again.applied,
             "what was applied is kept on failure"
+        );
+    }
+
+    #[test]
+    fn provisioning_is_in_progress() {
+        let status = next(None, 1, Outcome::Provisioning, at(1));
+        assert_eq!(
+            types(&status),
+            [("Ready", "False", "Provisioning"), ("Reconciling", "True", "Provisioning")]
         );
     }
 

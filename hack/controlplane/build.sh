@@ -14,10 +14,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache_root="${IWD_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iwd-operator/testbed}"
 key="$(cat "$here/build.sh" "$here/go.mod" "$here/go.sum" "$here/helm/go.mod" "$here/helm/go.sum" \
-  | sha256sum | cut -c1-12)"
+  "$here/gitops/go.mod" "$here/gitops/go.sum" "$here/gitops/main.go" | sha256sum | cut -c1-12)"
 kube_version="$(cd "$here" && go list -m -f '{{.Version}}' k8s.io/kubernetes)"
 out="$cache_root/$kube_version-$key"
-binaries=(kube-apiserver etcd kube-controller-manager kubectl helm)
+binaries=(kube-apiserver etcd kube-controller-manager kubectl helm gitops-check)
 
 complete() {
   for b in "${binaries[@]}"; do [[ -x "$out/$b" ]] || return 1; done
@@ -54,6 +54,9 @@ log "building helm $helm_version"
 (cd "$here/helm" && CGO_ENABLED=0 go build -trimpath \
   -ldflags "-s -w -X 'helm.sh/helm/v4/internal/version.version=$helm_version' -X 'helm.sh/helm/v4/internal/version.gitTreeState=clean'" \
   -o "$out.tmp/helm" .)
+
+log "building gitops-check (kstatus and the Argo CD Lua VM)"
+(cd "$here/gitops" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp/gitops-check" .)
 
 rm -rf "$out"
 mv "$out.tmp" "$out"

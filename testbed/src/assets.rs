@@ -18,6 +18,7 @@ pub const BINARIES: &[&str] = &[
     "kube-controller-manager",
     "kubectl",
     "helm",
+    "gitops-check",
 ];
 
 /// The repository root (the parent of this crate).
