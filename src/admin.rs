@@ -57,7 +57,11 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, &'static str) {
 }
 
 /// Binds and serves in the background; returns the bound address.
-pub async fn serve(addr: SocketAddr, health: Arc<Health>, metrics_registry: Arc<Metrics>) -> anyhow::Result<SocketAddr> {
+pub async fn serve(
+    addr: SocketAddr,
+    health: Arc<Health>,
+    metrics_registry: Arc<Metrics>,
+) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let app = Router::new()

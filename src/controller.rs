@@ -91,14 +91,19 @@ fn count_tenants(ctx: &Context) {
 }
 
 fn record(ctx: &Context, result: &'static str) {
-    ctx.metrics.reconciles.get_or_create(&ResultLabel { result }).inc();
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ResultLabel { result })
+        .inc();
 }
 
 fn record_error(ctx: &Context, error: &Error) {
     record(ctx, "failed");
     ctx.metrics
         .reconcile_errors
-        .get_or_create(&ReasonLabel { reason: error.reason().to_owned() })
+        .get_or_create(&ReasonLabel {
+            reason: error.reason().to_owned(),
+        })
         .inc();
 }
 
@@ -460,7 +465,14 @@ async fn apply(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Erro
             );
             write_status(&tenant, next, &ctx).await?;
             ctx.reset_backoff(&reference);
-            record(&ctx, if done.called { "provisioned" } else { "unchanged" });
+            record(
+                &ctx,
+                if done.called {
+                    "provisioned"
+                } else {
+                    "unchanged"
+                },
+            );
             if done.called {
                 tracing::info!(ccid, "provisioned in IWD");
                 ctx.event(
@@ -607,6 +619,7 @@ async fn cleanup(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Er
                 note,
             )
             .await;
+            record(&ctx, "deprovisioned");
             forget(&ctx, &reference);
             released
         }
@@ -664,7 +677,9 @@ async fn reconcile(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, 
     let started = std::time::Instant::now();
     let result = reconcile_inner(tenant, ctx.clone(), namespace, reference).await;
     ctx.metrics.reconciles_in_flight.dec();
-    ctx.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
     result
 }
 

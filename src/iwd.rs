@@ -45,7 +45,12 @@ pub enum Removal<'a> {
 }
 
 impl IwdClient {
-    pub fn new(http: reqwest::Client, key: Arc<KeyFile>, limiter: Limiter, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        key: Arc<KeyFile>,
+        limiter: Limiter,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             http,
             key,

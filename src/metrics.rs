@@ -69,15 +69,37 @@ impl Default for Metrics {
         let reconciles = Family::<ResultLabel, Counter>::default();
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
         let reconcile_errors = Family::<ReasonLabel, Counter>::default();
-        registry.register("reconcile_errors", "Failed reconciles by condition reason", reconcile_errors.clone());
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by condition reason",
+            reconcile_errors.clone(),
+        );
         let reconcile_duration = latency_buckets();
-        registry.register("reconcile_duration_seconds", "Duration of a reconcile", reconcile_duration.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of a reconcile",
+            reconcile_duration.clone(),
+        );
         let reconciles_in_flight = Gauge::default();
-        registry.register("reconciles_in_flight", "Reconciles running now", reconciles_in_flight.clone());
+        registry.register(
+            "reconciles_in_flight",
+            "Reconciles running now",
+            reconciles_in_flight.clone(),
+        );
         let iwd_calls = Family::<CallLabels, Counter>::default();
-        registry.register("iwd_calls", "Calls to the IWD provisioning API by method and status class", iwd_calls.clone());
-        let iwd_call_duration = Family::<MethodLabel, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
-        registry.register("iwd_call_duration_seconds", "Latency of IWD calls", iwd_call_duration.clone());
+        registry.register(
+            "iwd_calls",
+            "Calls to the IWD provisioning API by method and status class",
+            iwd_calls.clone(),
+        );
+        let iwd_call_duration = Family::<MethodLabel, Histogram>::new_with_constructor(
+            latency_buckets as fn() -> Histogram,
+        );
+        registry.register(
+            "iwd_call_duration_seconds",
+            "Latency of IWD calls",
+            iwd_call_duration.clone(),
+        );
         let iwd_calls_waiting = Gauge::default();
         registry.register(
             "iwd_calls_waiting",
@@ -85,11 +107,23 @@ impl Default for Metrics {
             iwd_calls_waiting.clone(),
         );
         let rate_limiter_wait = latency_buckets();
-        registry.register("rate_limiter_wait_seconds", "Time a call waited for the IWD limiter", rate_limiter_wait.clone());
+        registry.register(
+            "rate_limiter_wait_seconds",
+            "Time a call waited for the IWD limiter",
+            rate_limiter_wait.clone(),
+        );
         let tenants = Family::<ReadyLabels, Gauge<i64, AtomicI64>>::default();
-        registry.register("tenants", "IwdTenants by Ready status and reason", tenants.clone());
+        registry.register(
+            "tenants",
+            "IwdTenants by Ready status and reason",
+            tenants.clone(),
+        );
         let leader = Gauge::default();
-        registry.register("leader", "1 while this replica reconciles (leads, or runs without election)", leader.clone());
+        registry.register(
+            "leader",
+            "1 while this replica reconciles (leads, or runs without election)",
+            leader.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -126,7 +160,12 @@ impl Metrics {
             Some(_) => "5xx",
             None => "error",
         };
-        self.iwd_calls.get_or_create(&CallLabels { method, status_class }).inc();
+        self.iwd_calls
+            .get_or_create(&CallLabels {
+                method,
+                status_class,
+            })
+            .inc();
         self.iwd_call_duration
             .get_or_create(&MethodLabel { method })
             .observe(took.as_secs_f64());

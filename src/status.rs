@@ -229,7 +229,10 @@ mod tests {
         let status = next(None, 1, Outcome::Provisioning, at(1));
         assert_eq!(
             types(&status),
-            [("Ready", "False", "Provisioning"), ("Reconciling", "True", "Provisioning")]
+            [
+                ("Ready", "False", "Provisioning"),
+                ("Reconciling", "True", "Provisioning")
+            ]
         );
     }
 

@@ -159,19 +159,31 @@ impl Harness {
     /// `GET path` on the operator's admin server (its address is in the log).
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let address = self
-            .operator_log()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find_map(|l| l["bound"].as_str().map(str::to_owned))
-            .expect("the admin server's address is logged");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let address = loop {
+            let logged = self
+                .operator_log()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find_map(|l| l["bound"].as_str().map(str::to_owned));
+            match logged {
+                Some(address) => break address,
+                None if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                None => panic!("the admin server's address was not logged"),
+            }
+        };
         let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
         let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut answer = String::new();
         stream.read_to_string(&mut answer).await.unwrap();
         let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
-        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         (status, body)
     }
 
