@@ -49,18 +49,7 @@ async fn upgrade_keeps_tenants_ready_and_uninstall_keeps_the_crd() {
         ]
         .concat(),
     );
-    let established = plane
-        .kubectl()
-        .unwrap()
-        .args([
-            "wait",
-            "--for=condition=Established",
-            "crd/iwdtenants.iwd.cxops.io",
-            "--timeout=30s",
-        ])
-        .output()
-        .unwrap();
-    assert!(established.status.success());
+    support::wait_crd_established(plane);
 
     let h = Harness::on(plane, "lifecycle", &[]).await;
     h.put_credentials().await;

@@ -272,3 +272,36 @@ async fn kubectl_shows_the_field_and_explains_it() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_examples_are_valid_tenants() {
+    let plane = support::plane();
+    let ns = plane.namespace("examples").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for example in [
+        "examples/tenant.yaml",
+        "examples/gitops/external-secrets/tenant.yaml",
+    ] {
+        let text = std::fs::read_to_string(iwd_testbed::assets::repo_root().join(example)).unwrap();
+        let documents: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+        let tenants: Vec<&Value> = documents
+            .iter()
+            .filter(|d| d["kind"] == "IwdTenant")
+            .collect();
+        assert_eq!(tenants.len(), 1, "{example}");
+        let file = dir.path().join("tenant.json");
+        std::fs::write(&file, serde_json::to_string(tenants[0]).unwrap()).unwrap();
+        let output = plane
+            .kubectl()
+            .unwrap()
+            .args(["apply", "--dry-run=server", "-n", &ns, "-f"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

@@ -39,24 +39,29 @@ pub fn plane() -> &'static ControlPlane {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let output = plane
-            .kubectl()
-            .unwrap()
-            .args([
-                "wait",
-                "--for=condition=Established",
-                "crd/iwdtenants.iwd.cxops.io",
-                "--timeout=30s",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        wait_crd_established(plane);
     });
     plane
+}
+
+/// Waits until the IwdTenant CRD is served.
+pub fn wait_crd_established(plane: &ControlPlane) {
+    let output = plane
+        .kubectl()
+        .unwrap()
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "crd/iwdtenants.iwd.cxops.io",
+            "--timeout=30s",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The control plane without the CRD (for tests that install it with Helm).
