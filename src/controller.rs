@@ -68,6 +68,7 @@ pub struct Context {
     /// Bumped whenever the admin key file changes.
     key_epoch: std::sync::atomic::AtomicU64,
     metrics: Arc<Metrics>,
+    health: Arc<crate::admin::Health>,
 }
 
 /// Sets the `tenants` gauge from the tenant caches.
@@ -674,8 +675,10 @@ async fn reconcile(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, 
         }
     }
     ctx.metrics.reconciles_in_flight.inc();
+    ctx.health.reconcile_started();
     let started = std::time::Instant::now();
     let result = reconcile_inner(tenant, ctx.clone(), namespace, reference).await;
+    ctx.health.reconcile_finished();
     ctx.metrics.reconciles_in_flight.dec();
     ctx.metrics
         .reconcile_duration
@@ -786,7 +789,7 @@ pub async fn run(
                         .state()
                         .into_iter()
                         .filter(|t| t.namespace() == namespace)
-                        .filter(|t| secrets::references(t).iter().any(|r| r.name == name))
+                        .filter(|t| secrets::refers_to(t, &name))
                         .map(|t| ObjectRef::from_obj(&*t))
                         .collect::<Vec<_>>()
                 },
@@ -814,6 +817,7 @@ pub async fn run(
         delete_retry: Mutex::default(),
         key_epoch: std::sync::atomic::AtomicU64::new(0),
         metrics,
+        health: health.clone(),
     });
     // Tenants by Ready status and reason, recounted from the caches (no API call).
     let count_ctx = ctx.clone();

@@ -171,6 +171,17 @@ impl IwdClient {
         request: reqwest::RequestBuilder,
         secrets: &[SecretString],
     ) -> Result<Answer, Error> {
+        // A child span of the reconcile's, per call.
+        let span = tracing::info_span!("iwd_call", method);
+        tracing::Instrument::instrument(self.send_in_span(method, request, secrets), span).await
+    }
+
+    async fn send_in_span(
+        &self,
+        method: &'static str,
+        request: reqwest::RequestBuilder,
+        secrets: &[SecretString],
+    ) -> Result<Answer, Error> {
         self.metrics.iwd_calls_waiting.inc();
         let permit = self.limiter.acquire().await;
         self.metrics.iwd_calls_waiting.dec();

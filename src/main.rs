@@ -71,7 +71,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         resync_interval: args.resync_interval,
         concurrency: args.concurrency,
     };
-    let health = Arc::new(Health::default());
+    // Bounded calls make a finishing reconcile frequent; four timeouts without
+    // one (and at least two minutes) means the loop is stuck.
+    let wedged_after = (args.request_timeout * 4).max(std::time::Duration::from_secs(120));
+    let health = Arc::new(Health::new(wedged_after));
     admin::serve(args.health_addr, health.clone(), metrics.clone()).await?;
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
 

@@ -78,6 +78,37 @@ pub fn references(tenant: &IwdTenant) -> BTreeSet<SecretKeyRef> {
     refs
 }
 
+/// Whether the tenant reads the Secret `name` (for mapping Secret events to
+/// tenants; allocation-free, as it runs for every Secret event).
+pub fn refers_to(tenant: &IwdTenant, name: &str) -> bool {
+    let spec = &tenant.spec;
+    let is = |r: &SecretKeyRef| r.name == name;
+    let generated = spec.iwd.api_keys.is_none() && {
+        let tenant_name = tenant.metadata.name.as_deref().unwrap_or_default();
+        name.strip_suffix("-iwd-api-keys") == Some(tenant_name)
+    };
+    is(&spec.tenant.api_key_secret_ref)
+        || generated
+        || spec.gws.as_ref().is_some_and(|g| {
+            is(&g.client_secret_ref)
+                || g.api_key_secret_ref.as_ref().is_some_and(is)
+                || g.password_secret_ref.as_ref().is_some_and(is)
+                || g.credentials_secret_ref
+                    .as_ref()
+                    .is_some_and(|c| c.name == name)
+        })
+        || spec.iwd.db.password_secret_ref.as_ref().is_some_and(is)
+        || spec
+            .iwd
+            .db
+            .credentials_secret_ref
+            .as_ref()
+            .is_some_and(|c| c.name == name)
+        || spec.iwd.api_keys.as_ref().is_some_and(|k| {
+            is(&k.tenant_secret_ref) || k.data_mart_secret_ref.as_ref().is_some_and(is)
+        })
+}
+
 /// The values read, and the identity (`uid/resourceVersion`) of each Secret.
 #[derive(Default)]
 pub struct Resolved {
@@ -169,4 +200,38 @@ pub async fn read(
         }
     }
     Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refers_to_agrees_with_references() {
+        let tenant: IwdTenant = serde_json::from_value(serde_json::json!({
+            "apiVersion": "iwd.cxops.io/v1alpha1", "kind": "IwdTenant",
+            "metadata": {"name": "t", "namespace": "ns"},
+            "spec": {
+                "tenant": {"id": "1", "name": "t", "ccid": "c", "apiKeySecretRef": {"name": "a", "key": "k"}},
+                "gws": {"url": "http://g", "authUrl": "http://a", "clientId": "c",
+                        "clientSecretRef": {"name": "b", "key": "k"},
+                        "credentialsSecretRef": {"name": "c"}},
+                "iwd": {"db": {"host": "h", "database": "d", "credentialsSecretRef": {"name": "d"}}, "dataMart": true}
+            }
+        }))
+        .expect("tenant");
+        let names: BTreeSet<String> = references(&tenant).into_iter().map(|r| r.name).collect();
+        assert_eq!(
+            names,
+            ["a", "b", "c", "d", "t-iwd-api-keys"]
+                .map(String::from)
+                .into()
+        );
+        for name in &names {
+            assert!(refers_to(&tenant, name), "{name}");
+        }
+        for other in ["e", "t", "x-iwd-api-keys", "iwd-api-keys"] {
+            assert!(!refers_to(&tenant, other), "{other}");
+        }
+    }
 }

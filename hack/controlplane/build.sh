@@ -24,6 +24,7 @@ complete() {
 }
 
 if complete; then
+  touch "$out"
   echo "$out"
   exit 0
 fi
@@ -60,5 +61,8 @@ log "building gitops-check (kstatus and the Argo CD Lua VM)"
 
 rm -rf "$out"
 mv "$out.tmp" "$out"
+# Folders of other pins not used for a week are dropped (each is ~370 MiB).
+find "$cache_root" -mindepth 1 -maxdepth 1 -type d -name 'v*-*' ! -name "$(basename "$out")" -mtime +7 \
+  -exec rm -rf {} + 2>/dev/null || true
 log "built in $((SECONDS - start)) s"
 echo "$out"
