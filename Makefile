@@ -6,12 +6,13 @@ SHELL := bash
 # kubectl, helm). An existing envtest folder in KUBEBUILDER_ASSETS is used as is.
 TESTENV = $(if $(KUBEBUILDER_ASSETS),$(KUBEBUILDER_ASSETS),$(shell hack/controlplane/build.sh))
 
-.PHONY: help demo test testenv lint fmt crds argocd-cm
+.PHONY: help demo test testenv lint fmt crds argocd-cm bench bench-reduced
 
 help:
 	@echo "make demo     run the operator end to end on a local control plane"
 	@echo "make test     build the test bed if needed, then run every test"
 	@echo "make crds     regenerate crds/ from the Rust types"
+	@echo "make bench    full-size benchmarks, written to docs/benchmarks.md (bench-reduced: a quick run)"
 	@echo "make testenv  build the control-plane binaries and print their folder"
 	@echo "make lint     cargo fmt --check, clippy -D warnings, gofmt, hadolint"
 
@@ -21,6 +22,12 @@ demo:
 crds:
 	cargo run --quiet --bin iwd-operator -- crd > crds/iwd.cxops.io_iwdtenants.yaml
 	cp crds/iwd.cxops.io_iwdtenants.yaml charts/iwd-operator/files/
+
+bench:
+	hack/bench.sh
+
+bench-reduced:
+	hack/bench.sh --reduced
 
 argocd-cm:
 	hack/argocd-cm.sh

@@ -55,7 +55,9 @@ pub struct Context {
     /// Keyed digests of the last body each tenant had accepted, in memory only:
     /// they let a Secret change that does not change the body (labels, an
     /// unrelated key) pass without a call. The key is random per process.
-    digests: Mutex<HashMap<ObjectRef<IwdTenant>, hmac::Tag>>,
+    /// With it, what was applied: the cache may not show the status write yet
+    /// when the next trigger arrives, and must not cause a second call.
+    digests: Mutex<HashMap<ObjectRef<IwdTenant>, (hmac::Tag, Applied)>>,
     digest_key: hmac::Key,
     attempts: Mutex<HashMap<ObjectRef<IwdTenant>, u32>>,
     /// The last failed request per tenant (keyed digest of body and admin key),
@@ -310,19 +312,27 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Fai
     let digest = hmac::sign(&ctx.digest_key, &body.to_json());
 
     let interval = resync_interval(tenant, &ctx.settings);
-    let previous = tenant
+    let remembered = lock(&ctx.digests).get(&reference).cloned();
+    let in_status = tenant
         .status
         .as_ref()
-        .and_then(|s| s.applied.as_ref())
+        .and_then(|s| s.applied.clone())
         .filter(|a| a.ccid == *ccid);
-    if let Some(previous) = previous {
+    // The newer of what status shows and what this process applied (a status
+    // write may not have reached the cache yet).
+    let previous = match (in_status, remembered.as_ref().map(|(_, a)| a.clone())) {
+        (Some(s), Some(m)) => Some(if m.time.0 > s.time.0 { m } else { s }),
+        (s, m) => s.or(m),
+    }
+    .filter(|a| a.ccid == *ccid);
+    if let Some(previous) = previous.as_ref() {
         let age = jiff::Timestamp::now().duration_since(previous.time.0);
         let age = Duration::try_from(age).unwrap_or_default();
         let resync_due = !interval.is_zero() && age >= interval;
         let same_inputs = previous.fingerprint == fingerprint;
-        let same_body = lock(&ctx.digests)
-            .get(&reference)
-            .is_some_and(|d| d.as_ref() == digest.as_ref());
+        let same_body = remembered
+            .as_ref()
+            .is_some_and(|(d, _)| d.as_ref() == digest.as_ref());
         if !resync_due && (same_inputs || same_body) {
             return Ok(Provisioned {
                 applied: Applied {
@@ -379,13 +389,14 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Fai
         return Err(Failed { error, wait });
     }
     lock(&ctx.failures).remove(&reference);
-    lock(&ctx.digests).insert(reference, digest);
+    let applied = Applied {
+        ccid: ccid.clone(),
+        time: Time(jiff::Timestamp::now()),
+        fingerprint,
+    };
+    lock(&ctx.digests).insert(reference, (digest, applied.clone()));
     Ok(Provisioned {
-        applied: Applied {
-            ccid: ccid.clone(),
-            time: Time(jiff::Timestamp::now()),
-            fingerprint,
-        },
+        applied,
         called: true,
         resync_in: (!interval.is_zero()).then_some(interval),
     })
@@ -444,7 +455,9 @@ async fn apply(tenant: Arc<IwdTenant>, ctx: Arc<Context>) -> Result<Action, Erro
     }
     // A tenant seen for the first time says at once that work has started, so that
     // waiters (kstatus, Argo CD) do not take the missing status for "done".
-    let tenant = if tenant.status.is_none() {
+    // (Not when this process already provisioned it: the cache is just behind.)
+    let known = lock(&ctx.digests).contains_key(&reference);
+    let tenant = if tenant.status.is_none() && !known {
         let started = status::next(None, generation, Outcome::Provisioning, now.clone());
         write_status(&tenant, started.clone(), &ctx).await?;
         let mut seen = (*tenant).clone();
