@@ -14,7 +14,7 @@ else
 fi
 export KUBEBUILDER_ASSETS="${KUBEBUILDER_ASSETS:-$(hack/controlplane/build.sh)}"
 results="$(mktemp)"
-cargo bench --quiet --bench operator 2>/dev/null | tee "$results"
+cargo bench --quiet --bench operator | tee "$results"
 if [[ -n "$out" ]]; then
   {
     echo "# Benchmarks"
@@ -23,7 +23,7 @@ if [[ -n "$out" ]]; then
     echo
     echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
     echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/ {print $2}') GiB"
-    echo "- control plane: Kubernetes $(\"$KUBEBUILDER_ASSETS/kube-apiserver\" --version | awk '{print $2}'), etcd with --unsafe-no-fsync, on loopback"
+    echo "- control plane: Kubernetes $("$KUBEBUILDER_ASSETS/kube-apiserver" --version | awk '{print $2}'), etcd with --unsafe-no-fsync, on loopback"
     echo "- tenants: $BENCH_TENANTS, IWD simulator latency: ${BENCH_LATENCY_MS:-50} ms, idle window: $BENCH_IDLE_SECS s"
     cat "$results"
   } >"$out"
