@@ -295,26 +295,9 @@ async fn main() {
         .await
         .unwrap()
         .unwrap();
-    let crds = iwd_testbed::assets::repo_root().join("crds");
-    let applied = plane
-        .kubectl()
-        .unwrap()
-        .args(["apply", "--server-side", "-f"])
-        .arg(&crds)
-        .output()
+    plane
+        .install_crds(&iwd_testbed::assets::repo_root().join("crds"))
         .unwrap();
-    assert!(applied.status.success());
-    let wait = plane
-        .kubectl()
-        .unwrap()
-        .args([
-            "wait",
-            "--for=condition=Established",
-            "crd/iwdtenants.iwd.cxops.io",
-        ])
-        .output()
-        .unwrap();
-    assert!(wait.status.success());
     let client = plane.client().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start(KEY).await.unwrap();

@@ -49,7 +49,7 @@ async fn upgrade_keeps_tenants_ready_and_uninstall_keeps_the_crd() {
         ]
         .concat(),
     );
-    support::wait_crd_established(plane);
+    plane.wait_crds_established().unwrap();
 
     let h = Harness::on(plane, "lifecycle", &[]).await;
     h.put_credentials().await;

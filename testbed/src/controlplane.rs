@@ -171,8 +171,11 @@ impl ControlPlane {
         .await
     }
 
-    fn log(&self, name: &str) -> PathBuf {
-        self.dir.path().join(format!("{name}.log"))
+    /// Starts one of the control-plane binaries, logging to `<name>.log` in the
+    /// control plane's folder.
+    fn spawn(&self, name: &str, args: &[String]) -> Result<Guarded> {
+        let log = self.dir.path().join(format!("{name}.log"));
+        Guarded::spawn(name, &assets::binary(name)?, args, &log, &[])
     }
 
     fn start_etcd(&self) -> Result<()> {
@@ -190,13 +193,7 @@ impl ControlPlane {
             "--unsafe-no-fsync=true".to_owned(),
             "--log-level=warn".to_owned(),
         ];
-        let mut etcd = Guarded::spawn(
-            "etcd",
-            &assets::binary("etcd")?,
-            &args,
-            &self.log("etcd"),
-            &[],
-        )?;
+        let mut etcd = self.spawn("etcd", &args)?;
         wait_for(&mut etcd, Duration::from_secs(30), || {
             std::net::TcpStream::connect(("127.0.0.1", self.etcd_client_port)).is_ok()
         })?;
@@ -236,13 +233,7 @@ impl ControlPlane {
     /// Starts kube-apiserver (again, after [`Self::stop_apiserver`]) and waits
     /// for `/readyz`.
     pub fn start_apiserver(&self) -> Result<()> {
-        let mut apiserver = Guarded::spawn(
-            "kube-apiserver",
-            &assets::binary("kube-apiserver")?,
-            &self.apiserver_args(),
-            &self.log("kube-apiserver"),
-            &[],
-        )?;
+        let mut apiserver = self.spawn("kube-apiserver", &self.apiserver_args())?;
         let deadline = Instant::now() + Duration::from_secs(60);
         while !self.probe("/readyz") {
             if apiserver.exited().is_some() || Instant::now() > deadline {
@@ -303,13 +294,7 @@ impl ControlPlane {
             "--leader-elect=false".to_owned(),
             "--secure-port=0".to_owned(),
         ];
-        let mut manager = Guarded::spawn(
-            "kube-controller-manager",
-            &assets::binary("kube-controller-manager")?,
-            &args,
-            &self.log("kube-controller-manager"),
-            &[],
-        )?;
+        let mut manager = self.spawn("kube-controller-manager", &args)?;
         std::thread::sleep(Duration::from_millis(300));
         if manager.exited().is_some() {
             bail!(
@@ -339,6 +324,45 @@ impl ControlPlane {
             .await
             .with_context(|| format!("creating namespace {name}"))?;
         Ok(name)
+    }
+
+    /// Applies every manifest in `dir` (server-side, as admin) and waits until
+    /// each CustomResourceDefinition among them is served.
+    pub fn install_crds(&self, dir: &Path) -> Result<()> {
+        let output = self
+            .kubectl()?
+            .args(["apply", "--server-side", "-f"])
+            .arg(dir)
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "installing {}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        self.wait_crds_established()
+    }
+
+    /// Waits until every CustomResourceDefinition is served (Established).
+    pub fn wait_crds_established(&self) -> Result<()> {
+        let output = self
+            .kubectl()?
+            .args([
+                "wait",
+                "--for=condition=Established",
+                "crd",
+                "--all",
+                "--timeout=30s",
+            ])
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "CRDs not established: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
     }
 
     /// A token for a ServiceAccount (created if missing) through the

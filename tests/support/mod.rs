@@ -20,48 +20,16 @@ use serde_json::{Value, json};
 pub const ADMIN_KEY: &str = "iwd-admin-key-for-tests";
 pub const CCID: &str = "9350e2fc-a1dd-4c65-8d40-1f75a2e1c0b7";
 
-/// Installs the committed CRD once per test binary.
+/// The control plane with the committed CRD installed (once per test binary).
 pub fn plane() -> &'static ControlPlane {
     static CRDS: OnceLock<()> = OnceLock::new();
-    let plane = ControlPlane::shared()
-        .expect("the control plane starts; integration tests are never skipped");
+    let plane = bare_plane();
     CRDS.get_or_init(|| {
-        let crds = iwd_testbed::assets::repo_root().join("crds");
-        let output = plane
-            .kubectl()
+        plane
+            .install_crds(&iwd_testbed::assets::repo_root().join("crds"))
             .unwrap()
-            .args(["apply", "--server-side", "-f"])
-            .arg(&crds)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        wait_crd_established(plane);
     });
     plane
-}
-
-/// Waits until the IwdTenant CRD is served.
-pub fn wait_crd_established(plane: &ControlPlane) {
-    let output = plane
-        .kubectl()
-        .unwrap()
-        .args([
-            "wait",
-            "--for=condition=Established",
-            "crd/iwdtenants.iwd.cxops.io",
-            "--timeout=30s",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The control plane without the CRD (for tests that install it with Helm).
