@@ -101,16 +101,11 @@ async fn already_gone_counts_as_done() {
 
 /// Removes the tenant from the simulator the way an administrator would.
 async fn reqwest_free_delete(h: &Harness) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(h.sim.addr()).await.unwrap();
-    let request = format!(
-        "DELETE /iwd/v3/provisioning/{CCID}?deleteTenant=true HTTP/1.1\r\nhost: x\r\nx-api-key: {}\r\nconnection: close\r\n\r\n",
+    let head = format!(
+        "DELETE /iwd/v3/provisioning/{CCID}?deleteTenant=true HTTP/1.1\r\nx-api-key: {}",
         support::ADMIN_KEY
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    answer.split(' ').nth(1).unwrap().parse().unwrap()
+    support::raw_http(&h.sim.addr().to_string(), &head).await.0
 }
 
 #[tokio::test]

@@ -43,23 +43,6 @@ fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// `GET path` on the admin server whose address the operator logged.
-async fn probe(log: &Path, path: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let text = log_of(log);
-    let address = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|l| l["bound"].as_str().map(str::to_owned))
-        .expect("the admin server's address is logged");
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    answer.split(' ').nth(1).unwrap().parse().unwrap()
-}
-
 fn leads(path: &Path) -> bool {
     log_of(path).contains("leading: starting to reconcile")
 }
@@ -93,9 +76,9 @@ async fn one_leader_reconciles_and_a_standby_takes_over() {
 
     // Both are alive and ready: one leads, the other knows it stands by.
     for log in [leader_log, standby_log] {
-        assert_eq!(probe(log, "/healthz").await, 200);
+        assert_eq!(support::admin_get(log, "/healthz").await.0, 200);
         assert_eq!(
-            probe(log, "/readyz").await,
+            support::admin_get(log, "/readyz").await.0,
             200,
             "{}",
             support::tail(&log_of(log), 8)

@@ -4,7 +4,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -131,33 +131,7 @@ impl Harness {
 
     /// `GET path` on the operator's admin server (its address is in the log).
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let address = loop {
-            let logged = self
-                .operator_log()
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find_map(|l| l["bound"].as_str().map(str::to_owned));
-            match logged {
-                Some(address) => break address,
-                None if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                None => panic!("the admin server's address was not logged"),
-            }
-        };
-        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).await.unwrap();
-        let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
-        let body = answer
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        admin_get(&self.log, path).await
     }
 
     /// Everything the operator logged so far.
@@ -329,6 +303,44 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// One HTTP/1.1 request over a fresh connection: `head` is the request line
+/// and headers (without the blank line). Returns the status and the body.
+pub async fn raw_http(address: &str, head: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("{head}\r\nhost: x\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `GET path` on the admin server of the operator logging (JSON) to `log`;
+/// waits up to 20 s for it to log its address.
+pub async fn admin_get(log: &Path, path: &str) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let address = loop {
+        let logged = std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|l| l["bound"].as_str().map(str::to_owned));
+        match logged {
+            Some(address) => break address,
+            None if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            None => panic!("the admin server's address was not logged"),
+        }
+    };
+    raw_http(&address, &format!("GET {path} HTTP/1.1")).await
 }
 
 /// (status, reason, message) of a condition.
