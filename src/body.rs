@@ -49,11 +49,10 @@ impl std::fmt::Debug for Node {
     }
 }
 
-/// The body of `POST /iwd/v3/provisioning`, and the secret values in it (so
-/// that IWD's error texts can be scrubbed of them).
+/// The body of `POST /iwd/v3/provisioning`; its secret leaves can be listed
+/// ([`secret_values`]) to scrub IWD's error texts.
 pub struct RequestBody {
     pub root: Node,
-    pub ccid: String,
 }
 
 impl RequestBody {
@@ -187,10 +186,7 @@ pub fn build(tenant: &IwdTenant, resolved: &Resolved, iwd_url: &str) -> Result<R
             Node::Object(vec![("url", text(&spec.iwd_email.url))]),
         ),
     ]);
-    Ok(RequestBody {
-        root,
-        ccid: spec.tenant.ccid.clone(),
-    })
+    Ok(RequestBody { root })
 }
 
 /// Every secret value in a body, for scrubbing texts that might echo them.

@@ -309,7 +309,8 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Fai
         wire_version: WIRE_VERSION,
         iwd_url: iwd_url.clone(),
     };
-    let digest = hmac::sign(&ctx.digest_key, &body.to_json());
+    let json = body.to_json();
+    let digest = hmac::sign(&ctx.digest_key, &json);
 
     let interval = resync_interval(tenant, &ctx.settings);
     let remembered = lock(&ctx.digests).get(&reference).cloned();
@@ -350,7 +351,7 @@ async fn provision(tenant: &IwdTenant, ctx: &Context) -> Result<Provisioned, Fai
         let mut signer = hmac::Context::with_key(&ctx.digest_key);
         signer.update(tenant.uid().unwrap_or_default().as_bytes());
         signer.update(b"\0");
-        signer.update(&body.to_json());
+        signer.update(&json);
         signer.update(b"\0");
         signer.update(secrecy::ExposeSecret::expose_secret(&ctx.iwd.admin_key_bytes()).as_bytes());
         signer.sign()
