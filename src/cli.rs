@@ -127,4 +127,9 @@ pub struct RunArgs {
     /// Log level or filter (`info`, `debug`, `iwd_operator=debug,kube=info`, ...).
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// OTLP/HTTP endpoint to export spans to, e.g. http://otel-collector:4318
+    /// (spans go to its /v1/traces). Off when not given.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }

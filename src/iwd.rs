@@ -172,7 +172,7 @@ impl IwdClient {
         secrets: &[SecretString],
     ) -> Result<Answer, Error> {
         // A child span of the reconcile's, per call.
-        let span = tracing::info_span!("iwd_call", method);
+        let span = tracing::info_span!("iwd_call", method, status = tracing::field::Empty);
         tracing::Instrument::instrument(self.send_in_span(method, request, secrets), span).await
     }
 
@@ -225,6 +225,7 @@ impl IwdClient {
             }
         };
         let status = response.status().as_u16();
+        tracing::Span::current().record("status", status);
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)

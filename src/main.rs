@@ -36,8 +36,19 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    telemetry::init(args.log_format, &args.log_level)?;
+    // Before any HTTP client is built (IWD's, Kubernetes', the span exporter's).
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let telemetry = telemetry::init(
+        args.log_format,
+        &args.log_level,
+        args.otlp_endpoint.as_deref(),
+    )?;
+    let result = operate(args).await;
+    telemetry.shutdown();
+    result
+}
+
+async fn operate(args: RunArgs) -> anyhow::Result<()> {
     let iwd_url = args.iwd_url.context("--iwd-url (IWD_URL) is required")?;
     let key_path = args
         .iwd_api_key_file

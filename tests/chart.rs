@@ -133,6 +133,21 @@ fn lint_and_template_every_option() {
             vec![],
             vec!["iwd-operator@sha256:0123"],
         ),
+        (
+            vec![
+                "--set",
+                "operator.otlpEndpoint=http://otel-collector.observability:4318",
+                "--set",
+                "networkPolicy.enabled=true",
+                "--set-json",
+                r#"networkPolicy.extraEgress=[{"ports":[{"port":4318,"protocol":"TCP"}]}]"#,
+            ],
+            vec!["NetworkPolicy"],
+            vec![
+                "name: OTEL_EXPORTER_OTLP_ENDPOINT\n              value: \"http://otel-collector.observability:4318\"",
+                "    - ports:\n      - port: 4318\n        protocol: TCP",
+            ],
+        ),
     ];
     for (extra, kinds, needles) in combos {
         let output = helm(&[&["template", "r", &chart], REQUIRED, &extra].concat());
@@ -149,6 +164,12 @@ fn lint_and_template_every_option() {
         }
         if extra.contains(&"crds.enabled=false") {
             assert!(!rendered.contains("kind: CustomResourceDefinition"));
+        }
+        if extra.is_empty() {
+            assert!(
+                !rendered.contains("OTEL_EXPORTER_OTLP_ENDPOINT"),
+                "no export by default"
+            );
         }
         if extra.contains(&"crds.keep=false") {
             assert!(!rendered.contains("helm.sh/resource-policy"));
