@@ -6,13 +6,14 @@ SHELL := bash
 # kubectl, helm). An existing envtest folder in KUBEBUILDER_ASSETS is used as is.
 TESTENV = $(if $(KUBEBUILDER_ASSETS),$(KUBEBUILDER_ASSETS),$(shell hack/controlplane/build.sh))
 
-.PHONY: help demo test testenv lint fmt crds argocd-cm bench bench-reduced
+.PHONY: help demo test testenv lint fmt crds argocd-cm bench bench-reduced chaos chaos-reduced
 
 help:
 	@echo "make demo     run the operator end to end on a local control plane"
 	@echo "make test     build the test bed if needed, then run every test"
 	@echo "make crds     regenerate crds/ from the Rust types"
 	@echo "make bench    full-size benchmarks, written to docs/benchmarks.md (bench-reduced: a quick run)"
+	@echo "make chaos    full-size chaos suite, written to docs/benchmarks.md (chaos-reduced: a quick run)"
 	@echo "make testenv  build the control-plane binaries and print their folder"
 	@echo "make lint     cargo fmt --check, clippy -D warnings, gofmt, hadolint"
 
@@ -28,6 +29,12 @@ bench:
 
 bench-reduced:
 	hack/bench.sh --reduced
+
+chaos:
+	hack/chaos.sh
+
+chaos-reduced:
+	hack/chaos.sh --reduced
 
 argocd-cm:
 	hack/argocd-cm.sh
