@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# make bench: runs the benchmarks (benches/operator.rs) and, for a full-size run,
+# make bench: runs the benchmarks (benches/operator/) and, for a full-size run,
 # writes their output to docs/benchmarks.md with the machine they ran on.
 #   hack/bench.sh            full size: 1,000 tenants, 10 minutes idle -> docs/benchmarks.md
 #                            (its "bench" section, see hack/publish.sh)
-#   hack/bench.sh --reduced  100 tenants, 10 s idle (CI), printed only
+#   hack/bench.sh --reduced  100 tenants (1,000 for memory), 10 s idle (CI), printed only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=""
