@@ -55,6 +55,9 @@ pub struct Scripted {
     pub retry_after_secs: Option<u64>,
     /// How many calls this answers before it is used up; none means forever.
     pub times: Option<u32>,
+    /// Only calls for this ccid (the body's `tenant.ccid` of a POST or PUT, the
+    /// path's last segment of a DELETE); none matches every ccid.
+    pub ccid: Option<String>,
 }
 
 /// What to do with one call.
@@ -139,6 +142,12 @@ impl FaultState {
 
     /// Picks the fault (if any) for a call with this method.
     pub fn decide(&mut self, method: &str) -> Decision {
+        self.decide_for(method, None)
+    }
+
+    /// Picks the fault (if any) for a call with this method about this ccid
+    /// (scripted answers limited to a ccid match only their own).
+    pub fn decide_for(&mut self, method: &str, ccid: Option<&str>) -> Decision {
         let retry_after =
             (self.faults.retry_after_secs > 0).then_some(self.faults.retry_after_secs);
         if self.in_outage() {
@@ -153,6 +162,7 @@ impl FaultState {
             s.method
                 .as_deref()
                 .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && s.ccid.as_deref().is_none_or(|c| Some(c) == ccid)
                 && s.times != Some(0)
         }) {
             let scripted = &mut self.faults.scripted[position];
@@ -266,6 +276,25 @@ mod tests {
             ));
         }
         assert_eq!(s.decide("DELETE"), Decision::Proceed);
+    }
+
+    #[test]
+    fn scripted_answers_may_be_limited_to_a_ccid() {
+        let mut s = state(Faults {
+            scripted: vec![Scripted {
+                status: 400,
+                body: "no".into(),
+                ccid: Some("c1".into()),
+                ..Scripted::default()
+            }],
+            ..Faults::default()
+        });
+        assert_eq!(s.decide("POST"), Decision::Proceed);
+        assert_eq!(s.decide_for("POST", Some("c2")), Decision::Proceed);
+        assert!(matches!(
+            s.decide_for("POST", Some("c1")),
+            Decision::Respond { status: 400, .. }
+        ));
     }
 
     #[test]

@@ -100,6 +100,11 @@ impl Simulator {
         *lock(&self.shared.api_key) = api_key.into();
     }
 
+    /// Milliseconds since the simulator started: the clock of [`Call::at_ms`].
+    pub fn now_ms(&self) -> u64 {
+        self.shared.started.elapsed().as_millis() as u64
+    }
+
     pub fn stats(&self) -> Stats {
         server::stats_of(&self.shared)
     }

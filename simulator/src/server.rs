@@ -186,10 +186,15 @@ impl Drop for Tracked {
 
 /// Latency, then the fault (if any). `Some` is the answer to send instead of
 /// handling the call.
-async fn inject(tracked: &Tracked, killer: &ConnectionKiller, method: &Method) -> Option<Response> {
+async fn inject(
+    tracked: &Tracked,
+    killer: &ConnectionKiller,
+    method: &Method,
+    ccid: Option<&str>,
+) -> Option<Response> {
     let (latency, decision) = {
         let mut faults = lock(&tracked.shared.faults);
-        (faults.latency(), faults.decide(method.as_str()))
+        (faults.latency(), faults.decide_for(method.as_str(), ccid))
     };
     tokio::time::sleep(latency).await;
     tracked.fault(decision.label());
@@ -234,7 +239,8 @@ async fn admit(
     body: &Bytes,
 ) -> Result<Tracked, Response> {
     let tracked = Tracked::begin(shared, method, uri, headers, body);
-    if let Some(response) = inject(&tracked, killer, method).await {
+    let ccid = ccid_of(method, uri, body);
+    if let Some(response) = inject(&tracked, killer, method, ccid.as_deref()).await {
         return Err(tracked.finish(response, "fault injected"));
     }
     if !tracked.api_key_accepted() {
@@ -244,6 +250,16 @@ async fn admit(
         ));
     }
     Ok(tracked)
+}
+
+/// The ccid a call is about: the path's last segment of a DELETE, else the
+/// body's `tenant.ccid` (when the body is JSON and has one).
+fn ccid_of(method: &Method, uri: &Uri, body: &Bytes) -> Option<String> {
+    if method == Method::DELETE {
+        return uri.path().rsplit('/').next().map(str::to_owned);
+    }
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value["tenant"]["ccid"].as_str().map(str::to_owned)
 }
 
 fn content_type_is_json(headers: &HeaderMap) -> bool {
