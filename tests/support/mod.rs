@@ -63,12 +63,23 @@ impl Harness {
 
     /// On a given control plane (see [`bare_plane`]).
     pub async fn on(plane: &'static ControlPlane, prefix: &str, extra_args: &[&str]) -> Self {
+        Self::with_admin_key(plane, prefix, extra_args, ADMIN_KEY).await
+    }
+
+    /// Like [`Harness::on`], with IWD (the simulator and the key file) using
+    /// `admin_key` as its `x-api-key`.
+    pub async fn with_admin_key(
+        plane: &'static ControlPlane,
+        prefix: &str,
+        extra_args: &[&str],
+        admin_key: &str,
+    ) -> Self {
         let ns = plane.namespace(prefix).await.unwrap();
         let client = plane.client().await.unwrap();
-        let sim = Simulator::start(ADMIN_KEY).await.unwrap();
+        let sim = Simulator::start(admin_key).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("iwd-api-key");
-        std::fs::write(&key_file, format!("{ADMIN_KEY}\n")).unwrap();
+        std::fs::write(&key_file, format!("{admin_key}\n")).unwrap();
         let log = dir.path().join("operator.log");
         let mut harness = Self {
             plane,
@@ -106,6 +117,10 @@ impl Harness {
             "--iwd-rate-limit=50".into(),
             "--health-addr=127.0.0.1:0".into(),
         ];
+        // An extra `--flag=value` replaces the default of the same flag.
+        let flag = |arg: &str| arg.split('=').next().unwrap_or_default().to_owned();
+        let overridden: Vec<String> = self.extra_args.iter().map(|a| flag(a)).collect();
+        args.retain(|a| !overridden.contains(&flag(a)));
         args.extend(self.extra_args.iter().cloned());
         let kubeconfig = self
             .plane
@@ -127,6 +142,26 @@ impl Harness {
 
     pub fn stop_operator(&mut self) {
         self.operator.take();
+    }
+
+    /// Kills the operator with SIGKILL (as a node failure would); it is not
+    /// restarted (see [`Harness::start_operator`]).
+    pub fn kill_operator(&mut self) {
+        if let Some(mut operator) = self.operator.take() {
+            operator.kill_hard();
+        }
+    }
+
+    /// `true` while the operator process started last is alive.
+    pub fn operator_running(&mut self) -> bool {
+        self.operator
+            .as_mut()
+            .is_some_and(|operator| operator.exited().is_none())
+    }
+
+    /// The operator's log file (every start appends to it).
+    pub fn log_path(&self) -> &Path {
+        &self.log
     }
 
     /// `GET path` on the operator's admin server (its address is in the log).
