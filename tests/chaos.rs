@@ -498,10 +498,11 @@ async fn s1_iwd_fault_mix() {
 
     let calls = h.calls();
     // The limiter hands out start slots 1/rate apart and saves none up (burst
-    // 1): a 1-s window holds `rate` slots. Arrival times at the simulator add
-    // scheduling jitter on a loaded machine: 10 % (100 ms worth of slots).
+    // 1): a 1-s window holds `rate` slots, plus one. Arrival times at the
+    // simulator add scheduling jitter on a loaded 2-core machine: up to 200 ms
+    // worth of slots. An operator without its limiter makes hundreds a second.
     let window = max_per_second(&calls);
-    let allowed = FAULT_RATE + 1 + FAULT_RATE / 10;
+    let allowed = FAULT_RATE + 1 + FAULT_RATE / 5;
     assert!(
         window <= allowed,
         "{window} calls within one second (limit {FAULT_RATE}/s, allowed {allowed})"
@@ -722,6 +723,7 @@ async fn s4_iwd_outage_during_deletion() {
         outage: true,
         ..Faults::default()
     });
+    let outage_ms = h.sim.now_ms();
     delete_tenants(&h, 0..n).await;
     tokio::time::sleep(s.outage).await;
     let during = h.calls_of("DELETE");
@@ -758,7 +760,8 @@ async fn s4_iwd_outage_during_deletion() {
     // tries at most 1 + log2(T/0.8 + 1) times.
     let per_ccid = calls_per_ccid(&during, Some("DELETE"));
     let (mean, max) = mean_max(&per_ccid, n);
-    let bound = 1 + (s.outage.as_secs_f64() / 0.8 + 1.0).log2().floor() as usize;
+    let down = Duration::from_millis(recovered_ms - outage_ms);
+    let bound = 1 + (down.as_secs_f64() / 0.8 + 1.0).log2().floor() as usize;
     assert!(
         max <= bound,
         "{max} DELETE attempts during the outage (bound {bound})"
@@ -767,7 +770,7 @@ async fn s4_iwd_outage_during_deletion() {
 
     Section::new(4, "IWD down while tenants are deleted")
         .figure("tenants deleted", n)
-        .figure("outage", secs(s.outage))
+        .figure("outage (deletions start with it)", secs(down))
         .figure("DELETE attempts during the outage", during.len())
         .figure(
             "attempts per tenant during the outage: mean / max",
