@@ -17,8 +17,8 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use ring::hmac;
 use tokio::sync::broadcast;
@@ -144,17 +144,24 @@ impl From<Error> for Failed {
 /// call) whether the claim has been released.
 const CLAIM_RECHECK: Duration = Duration::from_secs(30);
 
+/// The longest wait between attempts: after IWD comes back, every tenant has
+/// retried within a minute (the rate limit still caps what IWD sees meanwhile).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Context {
+    /// The wait before a tenant's next attempt after a transient failure: 1 s
+    /// doubling per failure up to [`MAX_BACKOFF`], ±20 % jitter, never sooner
+    /// than IWD's `Retry-After`.
     fn backoff(&self, tenant: &ObjectRef<IwdTenant>, retry_after: Option<Duration>) -> Duration {
         let mut attempts = lock(&self.attempts);
         let n = attempts.entry(tenant.clone()).or_default();
         *n = n.saturating_add(1);
         let base = Duration::from_secs(1).saturating_mul(1 << (*n - 1).min(9));
-        let capped = base.min(Duration::from_secs(300));
+        let capped = base.min(MAX_BACKOFF);
         let jittered = capped.mul_f64(0.8 + fastrand_f64() * 0.4);
         jittered.max(retry_after.unwrap_or_default())
     }
@@ -742,6 +749,20 @@ fn error_policy(tenant: Arc<IwdTenant>, error: &Error, ctx: Arc<Context>) -> Act
     Action::requeue(ctx.backoff(&ObjectRef::from_obj(&*tenant), None))
 }
 
+/// The tenants as the controller caches them: without `managedFields`, which
+/// nothing here reads and which would otherwise be most of each cached object
+/// (see the memory figures in docs/benchmarks.md).
+fn tenant_stream(
+    api: Api<IwdTenant>,
+    writer: reflector::store::Writer<IwdTenant>,
+) -> impl futures::Stream<Item = Result<IwdTenant, watcher::Error>> + Send + 'static {
+    let stream =
+        watcher::watcher(api, watcher::Config::default().any_semantic()).modify(|tenant| {
+            tenant.managed_fields_mut().clear();
+        });
+    reflector::reflector(writer, stream).applied_objects()
+}
+
 /// Which namespaces to watch: all, or the listed ones.
 /// Secrets are watched as metadata only (`PartialObjectMeta`): their contents
 /// are read with a GET when a tenant needs them, never cached.
@@ -787,9 +808,10 @@ pub async fn run(
     let mut controllers = Vec::new();
     let mut stores = Vec::new();
     for (tenants, secrets_api) in scopes(&client, namespaces) {
-        let controller = Controller::new(tenants, watcher::Config::default().any_semantic())
+        let writer = reflector::store::Writer::default();
+        let store = writer.as_reader();
+        let controller = Controller::for_stream(tenant_stream(tenants, writer), store.clone())
             .with_config(ControllerConfig::default().concurrency(settings.concurrency));
-        let store = controller.store();
         stores.push(store.clone());
         let mapper_store = store.clone();
         let controller = controller
