@@ -8,6 +8,7 @@
 //! side), idle cost, a restart, Secret-rotation fan-out (BENCH_TENANTS / 2
 //! tenants sharing one Secret) and memory (BENCH_TENANTS and 10× as many
 //! tenants; BENCH_TENANTS tenants with 2× and 5× as many unrelated Secrets).
+//! BENCH_ONLY=memory runs the memory benchmark alone, to try a change.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -33,6 +34,10 @@ async fn main() {
     let cores = std::thread::available_parallelism()
         .map(|c| c.get())
         .unwrap_or(1);
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("memory") {
+        memory::run(n).await;
+        return;
+    }
 
     let plane = tokio::task::spawn_blocking(|| ControlPlane::start(Options::default()))
         .await
