@@ -45,6 +45,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use iwd_operator::controller::MAX_BACKOFF;
 use iwd_operator::crd::IwdTenant;
 use iwd_simulator::{Call, Faults, Scripted};
 use iwd_testbed::Guarded;
@@ -443,6 +444,21 @@ fn duplicates(per_ccid: &BTreeMap<String, usize>) -> usize {
     per_ccid.values().map(|n| n - 1).sum()
 }
 
+/// The most attempts one tenant can make within `window` under the operator's
+/// backoff: the first at once, then waits of 1 s doubling up to
+/// [`MAX_BACKOFF`], each shortened by jitter to at most 0.8× its nominal length.
+fn max_attempts(window: Duration) -> usize {
+    let (mut attempts, mut elapsed, mut wait) = (1, 0.0, 1.0);
+    loop {
+        elapsed += 0.8 * f64::min(wait, MAX_BACKOFF.as_secs_f64());
+        if elapsed > window.as_secs_f64() {
+            return attempts;
+        }
+        attempts += 1;
+        wait *= 2.0;
+    }
+}
+
 fn mean_max(per_ccid: &BTreeMap<String, usize>, n: usize) -> (f64, usize) {
     let total: usize = per_ccid.values().sum();
     (
@@ -756,12 +772,10 @@ async fn s4_iwd_outage_during_deletion() {
     let succeeded = calls_per_ccid(&after, Some("DELETE"));
     assert_eq!(succeeded.len(), n, "every tenant got its DELETE");
 
-    // Backoff 1 s doubling (jitter down to 0.8×): within T seconds a tenant
-    // tries at most 1 + log2(T/0.8 + 1) times.
     let per_ccid = calls_per_ccid(&during, Some("DELETE"));
     let (mean, max) = mean_max(&per_ccid, n);
     let down = Duration::from_millis(recovered_ms - outage_ms);
-    let bound = 1 + (down.as_secs_f64() / 0.8 + 1.0).log2().floor() as usize;
+    let bound = max_attempts(down);
     assert!(
         max <= bound,
         "{max} DELETE attempts during the outage (bound {bound})"
@@ -1496,7 +1510,7 @@ async fn s8_bad_input() {
     let at_start = calls_per_ccid(&h.calls(), None);
     tokio::time::sleep(window).await;
     let at_end = calls_per_ccid(&h.calls(), None);
-    let transient_bound = 1 + (window.as_secs_f64() / 0.8 + 1.0).log2().floor() as usize;
+    let transient_bound = max_attempts(window);
     let tenants = h
         .tenants()
         .list(&ListParams::default())
