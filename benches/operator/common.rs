@@ -228,14 +228,14 @@ pub async fn start_ready(
     operator
 }
 
-/// The largest number of calls that started within any one-second window.
-pub fn max_calls_per_second(at_ms: &[u64]) -> usize {
+/// The largest number of calls that arrived within any window of `window_ms`.
+pub fn busiest_window(at_ms: &[u64], window_ms: u64) -> usize {
     let mut sorted = at_ms.to_vec();
     sorted.sort_unstable();
     let mut most = 0;
     let mut first = 0;
     for (last, at) in sorted.iter().enumerate() {
-        while sorted[first] + 1000 <= *at {
+        while sorted[first] + window_ms <= *at {
             first += 1;
         }
         most = most.max(last + 1 - first);

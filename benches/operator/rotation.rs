@@ -10,9 +10,7 @@ use iwd_simulator::Simulator;
 use iwd_testbed::ControlPlane;
 use kube::{Api, Client};
 
-use crate::common::{
-    create_tenants, max_calls_per_second, put_credentials, start_ready, wait_ready,
-};
+use crate::common::{busiest_window, create_tenants, put_credentials, start_ready, wait_ready};
 
 /// The rate limit the rotation runs at: the operator's default.
 const DEFAULT_RATE: f64 = 5.0;
@@ -66,7 +64,8 @@ pub async fn run(
         .collect::<BTreeSet<_>>()
         .len();
     let starts: Vec<u64> = calls.iter().map(|c| c.at_ms).collect();
-    let busiest = max_calls_per_second(&starts);
+    let busiest_1s = busiest_window(&starts, 1_000);
+    let busiest_10s = busiest_window(&starts, 10_000);
     let span =
         (starts.iter().max().unwrap_or(&0) - starts.iter().min().unwrap_or(&0)) as f64 / 1000.0;
     // The first call starts at once; the others follow 1/rate apart.
@@ -88,7 +87,15 @@ pub async fn run(
         calls.len()
     );
     println!("| tenants re-provisioned with the new value | {carried_new_value} |");
-    println!("| busiest second | {busiest} calls (limit {DEFAULT_RATE}/s) |");
+    // Calls start 1/rate apart; arrival jitter at the simulator can put one
+    // more into a 1 s window, never into a 10 s one.
+    println!(
+        "| busiest 1 s window (arrivals at IWD) | {busiest_1s} calls (limit {DEFAULT_RATE}) |"
+    );
+    println!(
+        "| busiest 10 s window | {busiest_10s} calls (limit {}) |",
+        DEFAULT_RATE * 10.0
+    );
     println!(
         "| mean rate over the fan-out | {:.2} calls/s |",
         if span > 0.0 {
