@@ -87,8 +87,9 @@ pub async fn run(
         calls.len()
     );
     println!("| tenants re-provisioned with the new value | {carried_new_value} |");
-    // Calls start 1/rate apart; arrival jitter at the simulator can put one
-    // more into a 1 s window, never into a 10 s one.
+    // Calls start 1/rate apart, so a window of w seconds holds at most
+    // w × rate + 1 of them (both ends); arrival jitter at the simulator is what
+    // can make the +1 show.
     println!(
         "| busiest 1 s window (arrivals at IWD) | {busiest_1s} calls (limit {DEFAULT_RATE}) |"
     );
