@@ -91,11 +91,12 @@ pub async fn run(
     // w × rate + 1 of them (both ends); arrival jitter at the simulator is what
     // can make the +1 show.
     println!(
-        "| busiest 1 s window (arrivals at IWD) | {busiest_1s} calls (limit {DEFAULT_RATE}) |"
+        "| busiest 1 s window (arrivals at IWD) | {busiest_1s} calls (at {DEFAULT_RATE}/s, at most {}) |",
+        DEFAULT_RATE as usize + 1
     );
     println!(
-        "| busiest 10 s window | {busiest_10s} calls (limit {}) |",
-        DEFAULT_RATE * 10.0
+        "| busiest 10 s window | {busiest_10s} calls (at {DEFAULT_RATE}/s, at most {}) |",
+        DEFAULT_RATE as usize * 10 + 1
     );
     println!(
         "| mean rate over the fan-out | {:.2} calls/s |",
