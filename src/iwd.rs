@@ -230,8 +230,7 @@ impl IwdClient {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
         let text = response.text().await.unwrap_or_default();
         let message = || error_text(status, &text, secrets);
         match status {
@@ -301,9 +300,51 @@ pub fn error_text(status: u16, body: &str, secrets: &[SecretString]) -> String {
     text
 }
 
+/// The longest `Retry-After` honoured: a larger one (or a date further ahead)
+/// is cut to this, so that a misconfigured IWD cannot park tenants for days.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// `Retry-After` as RFC 9110 gives it: delay seconds or an HTTP-date (a date in
+/// the past means now). Capped at [`MAX_RETRY_AFTER`].
+fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = jiff::fmt::rfc2822::DateTimeParser::new()
+                .parse_timestamp(value)
+                .ok()?;
+            Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now: jiff::Timestamp = "2026-12-04T10:00:00Z".parse().unwrap();
+        let secs = |v| parse_retry_after(v, now).map(|d| d.as_secs());
+        assert_eq!(secs("120"), Some(120));
+        assert_eq!(secs(" 7 "), Some(7));
+        assert_eq!(secs("Fri, 04 Dec 2026 10:01:30 GMT"), Some(90));
+        assert_eq!(
+            secs("Fri, 04 Dec 2026 09:00:00 GMT"),
+            Some(0),
+            "past date: now"
+        );
+        assert_eq!(secs("86400"), Some(15 * 60), "capped");
+        assert_eq!(
+            secs("Sat, 05 Dec 2026 10:00:00 GMT"),
+            Some(15 * 60),
+            "capped"
+        );
+        assert_eq!(secs("soon"), None);
+        assert_eq!(secs("-5"), None);
+    }
 
     #[test]
     fn error_texts_are_scrubbed_and_cut() {
