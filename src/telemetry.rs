@@ -5,15 +5,18 @@
 //! Export is off by default. With `--otlp-endpoint` (or the standard
 //! `OTEL_EXPORTER_OTLP_ENDPOINT`), spans are batched and sent as protobuf to
 //! `<endpoint>/v1/traces`, the path the OTLP specification gives a base
-//! endpoint. Exported spans carry the tenant's name, namespace and generation and
-//! the call's method and HTTP status: never a header or a body, so no secret.
-//! A collector that is down costs nothing but the spans: the batch queue is
-//! bounded and export failures are logged by the SDK at debug level.
+//! endpoint. Only spans are exported, not log events: a span carries the
+//! tenant's name, namespace and generation, or the call's method and HTTP
+//! status, never a header, a body or IWD's error text. A collector that is
+//! down costs nothing but the spans: the batch queue is bounded, and failed
+//! exports are logged by the SDK (targets `opentelemetry_sdk`,
+//! `opentelemetry_otlp`).
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -29,7 +32,7 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Sends the spans still queued (bounded by the SDK's export timeout).
+    /// Sends the spans still queued (the SDK gives this 5 s at most).
     pub fn shutdown(self) {
         if let Some(provider) = self.provider {
             // Blocking: the exporter's HTTP client runs on its own thread.
@@ -62,11 +65,18 @@ pub fn init(
     }
     .with_filter(EnvFilter::try_new(level)?);
 
+    // An empty value means unset, as the OpenTelemetry specification says.
+    let otlp_endpoint = otlp_endpoint.filter(|e| !e.trim().is_empty());
+    if let Some(endpoint) = otlp_endpoint
+        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+    {
+        anyhow::bail!("--otlp-endpoint must be an http:// or https:// URL, got {endpoint:?}");
+    }
     let provider = otlp_endpoint.map(tracer_provider).transpose()?;
     let traces = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("iwd-operator"))
-            .with_filter(EnvFilter::new(EXPORTED_SPANS))
+            .with_filter(EnvFilter::new(EXPORTED_SPANS).and(filter_fn(|m| m.is_span())))
     });
     tracing_subscriber::registry()
         .with(logs)

@@ -1,7 +1,8 @@
 //! With `--otlp-endpoint`, spans reach an OTLP/HTTP receiver (a real HTTP server
 //! here, decoding the protobuf the way a collector does): one per reconcile with
 //! the tenant, namespace and generation, and the IWD call as its child. No
-//! secret value is in what is exported.
+//! secret value and no IWD error text is in what is exported (spans only, not
+//! log events).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
+use iwd_simulator::{Faults, Scripted};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -82,8 +84,21 @@ async fn spans_are_exported_over_otlp_http() {
     let (url, received) = receiver().await;
     let h = Harness::with_args("tracing", &[&format!("--otlp-endpoint={url}")]).await;
     h.put_credentials().await;
+    // A second tenant that IWD rejects with a body echoing a secret value and
+    // a marker: the failure is logged, but neither reaches the collector.
+    h.sim.set_faults(Faults {
+        scripted: vec![Scripted {
+            status: 400,
+            body: r#"{"message":"db-password-value is not allowed ERROR-TEXT-MARKER"}"#.into(),
+            ccid: Some("rejected-ccid".into()),
+            ..Scripted::default()
+        }],
+        ..Faults::default()
+    });
     h.create_tenant("t", tenant_spec(CCID)).await;
+    h.create_tenant("r", tenant_spec("rejected-ccid")).await;
     h.wait_ready("t").await;
+    h.wait_reason("r", "False", "IwdRejected").await;
 
     // The batch exporter sends every few seconds.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -119,10 +134,23 @@ async fn spans_are_exported_over_otlp_http() {
     assert_eq!(call.trace_id, reconcile.trace_id);
     assert_eq!(attribute(&call, "method").as_deref(), Some("POST"));
     assert_eq!(attribute(&call, "status").as_deref(), Some("200"));
-    assert!(call.end_time_unix_nano >= call.start_time_unix_nano);
+
+    // The rejected call was exported too (as a span with its status).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !spans(&received)
+        .iter()
+        .any(|(_, s)| s.name == "iwd_call" && attribute(s, "status").as_deref() == Some("400"))
+    {
+        assert!(Instant::now() < deadline, "no span for the rejected call");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        h.operator_log().contains("ERROR-TEXT-MARKER"),
+        "the log has IWD's error text (so its absence below means something)"
+    );
 
     // What was exported holds no secret value (the credentials' values are
-    // distinctive strings, see support::put_credentials).
+    // distinctive strings, see support::put_credentials) and no error text.
     for body in received.lock().unwrap().iter() {
         let text = String::from_utf8_lossy(body);
         for canary in [
@@ -131,6 +159,7 @@ async fn spans_are_exported_over_otlp_http() {
             "gws-password-value",
             "db-password-value",
             support::ADMIN_KEY,
+            "ERROR-TEXT-MARKER",
         ] {
             assert!(!text.contains(canary), "{canary} was exported");
         }
