@@ -44,7 +44,8 @@ pub async fn run(
     let rotated = Instant::now();
     put_credentials(client, &ns, "shared", "after-rotation").await;
     let deadline = rotated + Duration::from_secs(3600);
-    while (sim.stats().calls as usize) < n {
+    // Done when IWD has answered 200 to n calls (a call counts once answered).
+    while sim.calls().iter().filter(|c| c.status == Some(200)).count() < n {
         assert!(Instant::now() < deadline, "rotation not done in an hour");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -79,7 +80,7 @@ pub async fn run(
     println!("| figure | value |");
     println!("|---|---|");
     println!(
-        "| time until all {n} re-provisioned | {all_sent:.1} s (floor {floor:.1} s, ratio {:.2}) |",
+        "| time until IWD answered all {n} | {all_sent:.1} s (floor {floor:.1} s, ratio {:.2}) |",
         all_sent / floor
     );
     println!(
@@ -87,16 +88,13 @@ pub async fn run(
         calls.len()
     );
     println!("| tenants re-provisioned with the new value | {carried_new_value} |");
-    // Calls start 1/rate apart, so a window of w seconds holds at most
-    // w × rate + 1 of them (both ends); arrival jitter at the simulator is what
-    // can make the +1 show.
+    // The limiter spaces starts 1/rate apart, so exactly paced calls fill a
+    // window of w seconds with w × rate; more is jitter between the limiter
+    // and the simulator's clock.
     println!(
-        "| busiest 1 s window (arrivals at IWD) | {busiest_1s} calls (at {DEFAULT_RATE}/s, at most {}) |",
-        DEFAULT_RATE as usize + 1
-    );
-    println!(
-        "| busiest 10 s window | {busiest_10s} calls (at {DEFAULT_RATE}/s, at most {}) |",
-        DEFAULT_RATE as usize * 10 + 1
+        "| busiest 1 s / 10 s window of arrivals at IWD | {busiest_1s} / {busiest_10s} calls (exactly paced: {} / {}) |",
+        DEFAULT_RATE as usize,
+        DEFAULT_RATE as usize * 10
     );
     println!(
         "| mean rate over the fan-out | {:.2} calls/s |",
