@@ -144,8 +144,9 @@ impl From<Error> for Failed {
 /// call) whether the claim has been released.
 const CLAIM_RECHECK: Duration = Duration::from_secs(30);
 
-/// The longest wait between attempts: after IWD comes back, every tenant has
-/// retried within a minute (the rate limit still caps what IWD sees meanwhile).
+/// The longest nominal wait between attempts (jitter adds up to 20 %): after
+/// IWD comes back, every waiting tenant retries within 72 s, or as fast as the
+/// rate limit lets the queue drain if that takes longer.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
