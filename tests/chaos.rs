@@ -40,15 +40,14 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use iwd_operator::controller::MAX_BACKOFF;
 use iwd_operator::crd::IwdTenant;
-use iwd_simulator::{Call, Faults, Scripted};
-use iwd_testbed::Guarded;
+use iwd_simulator::{Call, Faults, Scripted, busiest_window};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
@@ -58,7 +57,7 @@ use kube::api::{
 };
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
-use support::{Harness, condition};
+use support::{Harness, LEASE_SECONDS, condition, leads};
 
 // ---------------------------------------------------------------------------
 // Sizes
@@ -424,21 +423,6 @@ fn calls_per_ccid(calls: &[Call], method: Option<&str>) -> BTreeMap<String, usiz
     counts
 }
 
-/// The most calls that arrived within any 1-s window (half-open).
-fn max_per_second(calls: &[Call]) -> usize {
-    let mut at: Vec<u64> = calls.iter().map(|c| c.at_ms).collect();
-    at.sort_unstable();
-    let mut best = 0;
-    let mut first = 0;
-    for last in 0..at.len() {
-        while at[last] - at[first] >= 1000 {
-            first += 1;
-        }
-        best = best.max(last - first + 1);
-    }
-    best
-}
-
 /// Calls that (extra) tenants got beyond one: the duplicates.
 fn duplicates(per_ccid: &BTreeMap<String, usize>) -> usize {
     per_ccid.values().map(|n| n - 1).sum()
@@ -518,7 +502,7 @@ async fn s1_iwd_fault_mix() {
     // that lands exactly on its edge. Arrival times at the
     // simulator add scheduling jitter on a loaded 2-core machine: up to 200 ms
     // worth of slots. An operator without its limiter makes hundreds a second.
-    let window = max_per_second(&calls);
+    let window = busiest_window(&calls, Duration::from_secs(1));
     let allowed = FAULT_RATE + 1 + FAULT_RATE / 5;
     assert!(
         window <= allowed,
@@ -878,42 +862,6 @@ async fn s5_namespace_deletion() {
 // ---------------------------------------------------------------------------
 // 6. Leader failover
 
-const LEASE_SECONDS: u64 = 4;
-
-/// An operator replica with leader election, logging (debug, JSON) to `<name>.log`.
-fn spawn_replica(h: &Harness, name: &str, rate: u32) -> (Guarded, PathBuf) {
-    let log = h.dir.path().join(format!("{name}.log"));
-    let args: Vec<String> = vec![
-        "run".into(),
-        format!("--namespace={}", h.ns),
-        format!("--iwd-url={}", h.sim.url()),
-        format!("--iwd-api-key-file={}", h.key_file.display()),
-        "--log-level=debug".into(),
-        "--log-format=json".into(),
-        "--health-addr=127.0.0.1:0".into(),
-        format!("--iwd-rate-limit={rate}"),
-        "--leader-election".into(),
-        format!("--leader-election-namespace={}", h.ns),
-        format!("--lease-duration={LEASE_SECONDS}s"),
-    ];
-    let kubeconfig = h.plane.admin_kubeconfig_path().to_str().unwrap().to_owned();
-    let process = Guarded::spawn(
-        name,
-        Path::new(env!("CARGO_BIN_EXE_iwd-operator")),
-        &args,
-        &log,
-        &[("KUBECONFIG", &kubeconfig), ("POD_NAME", name)],
-    )
-    .unwrap();
-    (process, log)
-}
-
-fn leads(log: &Path) -> bool {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .contains("leading: starting to reconcile")
-}
-
 /// The tenants a replica logged as provisioned.
 fn provisioned_by(log: &Path) -> BTreeSet<String> {
     std::fs::read_to_string(log)
@@ -943,8 +891,9 @@ async fn s6_leader_failover() {
         latency_ms: 50,
         ..Faults::default()
     });
-    let (mut a, log_a) = spawn_replica(&h, "op-a", s.leader_rate);
-    let (mut b, log_b) = spawn_replica(&h, "op-b", s.leader_rate);
+    let rate = format!("--iwd-rate-limit={}", s.leader_rate);
+    let (mut a, log_a) = h.spawn_replica("op-a", &["--log-level=debug", &rate]);
+    let (mut b, log_b) = h.spawn_replica("op-b", &["--log-level=debug", &rate]);
     let waiting = Instant::now();
     while !leads(&log_a) && !leads(&log_b) {
         assert!(waiting.elapsed() < Duration::from_secs(30), "no leader");

@@ -6,45 +6,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use iwd_testbed::Guarded;
-use support::{Harness, tenant_spec};
-
-const LEASE_SECONDS: u64 = 4;
-
-fn spawn(h: &Harness, name: &str) -> (Guarded, PathBuf) {
-    let log = h.dir.path().join(format!("{name}.log"));
-    let args: Vec<String> = vec![
-        "run".into(),
-        format!("--namespace={}", h.ns),
-        format!("--iwd-url={}", h.sim.url()),
-        format!("--iwd-api-key-file={}", h.key_file.display()),
-        "--log-format=json".into(),
-        "--health-addr=127.0.0.1:0".into(),
-        "--leader-election".into(),
-        format!("--leader-election-namespace={}", h.ns),
-        format!("--lease-duration={LEASE_SECONDS}s"),
-    ];
-    let kubeconfig = h.plane.admin_kubeconfig_path().to_str().unwrap().to_owned();
-    let process = Guarded::spawn(
-        name,
-        Path::new(env!("CARGO_BIN_EXE_iwd-operator")),
-        &args,
-        &log,
-        &[("KUBECONFIG", &kubeconfig), ("POD_NAME", name)],
-    )
-    .unwrap();
-    (process, log)
-}
+use support::{Harness, LEASE_SECONDS, leads, tenant_spec};
 
 fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn leads(path: &Path) -> bool {
-    log_of(path).contains("leading: starting to reconcile")
 }
 
 async fn wait_until(what: &str, timeout: Duration, check: impl Fn() -> bool) -> Duration {
@@ -60,8 +28,8 @@ async fn wait_until(what: &str, timeout: Duration, check: impl Fn() -> bool) -> 
 async fn one_leader_reconciles_and_a_standby_takes_over() {
     let h = Harness::without_operator("leader").await;
     h.put_credentials().await;
-    let (mut a, log_a) = spawn(&h, "op-a");
-    let (mut b, log_b) = spawn(&h, "op-b");
+    let (mut a, log_a) = h.spawn_replica("op-a", &[]);
+    let (mut b, log_b) = h.spawn_replica("op-b", &[]);
     wait_until("a leader", Duration::from_secs(30), || {
         leads(&log_a) || leads(&log_b)
     })

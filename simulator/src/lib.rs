@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 
 pub use faults::{Faults, Scripted};
 pub use server::Stats;
-pub use state::{Call, Tenant};
+pub use state::{Call, Tenant, busiest_window};
 
 use server::{Shared, lock};
 

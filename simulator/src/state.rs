@@ -82,3 +82,57 @@ pub struct Call {
     pub fault: String,
     pub duration_ms: Option<u64>,
 }
+
+/// The most calls that arrived within any window of `window` (a half-open
+/// interval of that length), for checking a client's rate against its limit.
+pub fn busiest_window(calls: &[Call], window: std::time::Duration) -> usize {
+    let window_ms = window.as_millis() as u64;
+    let mut arrivals: Vec<u64> = calls.iter().map(|c| c.at_ms).collect();
+    arrivals.sort_unstable();
+    let mut most = 0;
+    let mut first = 0;
+    for (last, at) in arrivals.iter().enumerate() {
+        while arrivals[first] + window_ms <= *at {
+            first += 1;
+        }
+        most = most.max(last + 1 - first);
+    }
+    most
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arriving_at(at_ms: &[u64]) -> Vec<Call> {
+        at_ms
+            .iter()
+            .map(|&at_ms| Call {
+                seq: 0,
+                at_ms,
+                method: "POST".into(),
+                path: "/".into(),
+                query: None,
+                headers: BTreeMap::new(),
+                api_key_accepted: true,
+                body: None,
+                status: Some(200),
+                fault: "none".into(),
+                duration_ms: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn busiest_window_counts_arrivals_in_half_open_windows() {
+        let second = std::time::Duration::from_secs(1);
+        assert_eq!(busiest_window(&[], second), 0);
+        // Paced 200 ms apart: 5 per second; the call at 1000 starts a new window.
+        let paced = arriving_at(&[0, 200, 400, 600, 800, 1000, 1200]);
+        assert_eq!(busiest_window(&paced, second), 5);
+        // One late arrival (at 5 instead of 0) puts 6 within 1 s.
+        let jittered = arriving_at(&[5, 200, 400, 600, 800, 1000]);
+        assert_eq!(busiest_window(&jittered, second), 6);
+        assert_eq!(busiest_window(&arriving_at(&[900, 0, 950, 10]), second), 4);
+    }
+}

@@ -18,6 +18,16 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 
 pub const ADMIN_KEY: &str = "iwd-admin-key-for-tests";
+/// The Lease duration of replicas started by [`Harness::spawn_replica`].
+pub const LEASE_SECONDS: u64 = 4;
+
+/// Whether a replica's log says it took the lead.
+pub fn leads(log: &Path) -> bool {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains("leading: starting to reconcile")
+}
+
 pub const CCID: &str = "9350e2fc-a1dd-4c65-8d40-1f75a2e1c0b7";
 
 /// The control plane with the committed CRD installed (once per test binary).
@@ -122,22 +132,56 @@ impl Harness {
         let overridden: Vec<String> = self.extra_args.iter().map(|a| flag(a)).collect();
         args.retain(|a| !overridden.contains(&flag(a)));
         args.extend(self.extra_args.iter().cloned());
+        self.operator =
+            Some(self.spawn_operator("iwd-operator", &args, &self.log, ("RUST_BACKTRACE", "0")));
+    }
+
+    /// The `iwd-operator` binary with the admin kubeconfig and one more
+    /// environment variable, logging to `log`.
+    fn spawn_operator(
+        &self,
+        name: &str,
+        args: &[String],
+        log: &Path,
+        env: (&str, &str),
+    ) -> Guarded {
         let kubeconfig = self
             .plane
             .admin_kubeconfig_path()
             .to_str()
             .unwrap()
             .to_owned();
-        self.operator = Some(
-            Guarded::spawn(
-                "iwd-operator",
-                std::path::Path::new(env!("CARGO_BIN_EXE_iwd-operator")),
-                &args,
-                &self.log,
-                &[("KUBECONFIG", &kubeconfig), ("RUST_BACKTRACE", "0")],
-            )
-            .unwrap(),
-        );
+        Guarded::spawn(
+            name,
+            Path::new(env!("CARGO_BIN_EXE_iwd-operator")),
+            args,
+            log,
+            &[("KUBECONFIG", &kubeconfig), env],
+        )
+        .unwrap()
+    }
+
+    /// A second kind of operator process: a replica with leader election (a
+    /// Lease of [`LEASE_SECONDS`] in the test's namespace), logging JSON to
+    /// `<name>.log`; `extra_args` are added to its flags.
+    pub fn spawn_replica(&self, name: &str, extra_args: &[&str]) -> (Guarded, PathBuf) {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            format!("--namespace={}", self.ns),
+            format!("--iwd-url={}", self.sim.url()),
+            format!("--iwd-api-key-file={}", self.key_file.display()),
+            "--log-format=json".into(),
+            "--health-addr=127.0.0.1:0".into(),
+            "--leader-election".into(),
+            format!("--leader-election-namespace={}", self.ns),
+            format!("--lease-duration={LEASE_SECONDS}s"),
+        ];
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
+        (
+            self.spawn_operator(name, &args, &log, ("POD_NAME", name)),
+            log,
+        )
     }
 
     pub fn stop_operator(&mut self) {
