@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use iwd_operator::crd::IwdTenant;
 use iwd_simulator::Simulator;
-use iwd_testbed::{ControlPlane, Guarded};
+use iwd_testbed::{ControlPlane, Guarded, Options};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -20,6 +20,19 @@ pub fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// A control plane of its own with the committed CRD, and an admin client.
+pub async fn control_plane() -> (ControlPlane, Client) {
+    let plane = tokio::task::spawn_blocking(|| ControlPlane::start(Options::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    plane
+        .install_crds(&iwd_testbed::assets::repo_root().join("crds"))
+        .unwrap();
+    let client = plane.client().await.unwrap();
+    (plane, client)
 }
 
 pub struct Operator {
@@ -226,21 +239,6 @@ pub async fn start_ready(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     operator
-}
-
-/// The largest number of calls that arrived within any window of `window_ms`.
-pub fn busiest_window(at_ms: &[u64], window_ms: u64) -> usize {
-    let mut sorted = at_ms.to_vec();
-    sorted.sort_unstable();
-    let mut most = 0;
-    let mut first = 0;
-    for (last, at) in sorted.iter().enumerate() {
-        while sorted[first] + window_ms <= *at {
-            first += 1;
-        }
-        most = most.max(last + 1 - first);
-    }
-    most
 }
 
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -20,9 +20,10 @@ mod rotation;
 use std::time::{Duration, Instant};
 
 use iwd_simulator::{Faults, Simulator};
-use iwd_testbed::{ControlPlane, Options};
 
-use common::{KEY, api_writes, env_or, put_credentials, readyz, start_operator, usage};
+use common::{
+    KEY, api_writes, control_plane, env_or, put_credentials, start_operator, start_ready, usage,
+};
 use convergence::{converge, manual_procedure};
 
 #[tokio::main]
@@ -39,14 +40,7 @@ async fn main() {
         return;
     }
 
-    let plane = tokio::task::spawn_blocking(|| ControlPlane::start(Options::default()))
-        .await
-        .unwrap()
-        .unwrap();
-    plane
-        .install_crds(&iwd_testbed::assets::repo_root().join("crds"))
-        .unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, client) = control_plane().await;
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start(KEY).await.unwrap();
     sim.set_faults(Faults {
@@ -99,10 +93,7 @@ async fn main() {
             sim.clear_calls();
             let started = Instant::now();
             let restarted =
-                start_operator(&plane, dir.path(), &sim, Some(ns), &extra, "restart.log");
-            while !readyz(&dir.path().join("restart.log")).await {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+                start_ready(&plane, dir.path(), &sim, Some(ns), &extra, "restart.log").await;
             let to_ready = started.elapsed().as_secs_f64();
             tokio::time::sleep(Duration::from_secs(15)).await;
             let restart_calls = sim.calls().len();

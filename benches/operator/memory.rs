@@ -11,26 +11,20 @@ use std::time::Duration;
 
 use iwd_operator::crd::IwdTenant;
 use iwd_simulator::Simulator;
-use iwd_testbed::{ControlPlane, Options};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-use crate::common::{KEY, create_tenants, put_credentials, start_ready, usage, wait_ready};
+use crate::common::{
+    KEY, control_plane, create_tenants, put_credentials, start_ready, usage, wait_ready,
+};
 
 /// Size of each unrelated Secret.
 const UNRELATED_SECRET_BYTES: usize = 32 * 1024;
 
 pub async fn run(n: usize) {
-    let plane = tokio::task::spawn_blocking(|| ControlPlane::start(Options::default()))
-        .await
-        .unwrap()
-        .unwrap();
-    plane
-        .install_crds(&iwd_testbed::assets::repo_root().join("crds"))
-        .unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, client) = control_plane().await;
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start(KEY).await.unwrap();
     let ns = plane.namespace("bench-memory").await.unwrap();

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use iwd_operator::crd::IwdTenant;
-use iwd_simulator::Simulator;
+use iwd_simulator::{Simulator, busiest_window};
 use iwd_testbed::ControlPlane;
 use kube::{Api, Client};
 
-use crate::common::{busiest_window, create_tenants, put_credentials, start_ready, wait_ready};
+use crate::common::{create_tenants, put_credentials, start_ready, wait_ready};
 
 /// The rate limit the rotation runs at: the operator's default.
 const DEFAULT_RATE: f64 = 5.0;
@@ -65,8 +65,8 @@ pub async fn run(
         .collect::<BTreeSet<_>>()
         .len();
     let starts: Vec<u64> = calls.iter().map(|c| c.at_ms).collect();
-    let busiest_1s = busiest_window(&starts, 1_000);
-    let busiest_10s = busiest_window(&starts, 10_000);
+    let busiest_1s = busiest_window(&calls, Duration::from_secs(1));
+    let busiest_10s = busiest_window(&calls, Duration::from_secs(10));
     let span =
         (starts.iter().max().unwrap_or(&0) - starts.iter().min().unwrap_or(&0)) as f64 / 1000.0;
     // The first call starts at once; the others follow 1/rate apart.
